@@ -1,0 +1,36 @@
+"""Shared test set-up: Qt offscreen, the real-data location, and small helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Qt aborts without a display unless told to render offscreen; set before anything imports Qt.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def real_data_dir() -> Path | None:
+    """The folder holding real ``mnist/`` and ``fashion-mnist/``, from ``CNNLAB_DATA_DIR``."""
+    value = os.environ.get("CNNLAB_DATA_DIR")
+    if not value:
+        return None
+    path = Path(value)
+    return path if (path / "mnist").is_dir() else None
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    path = real_data_dir()
+    if path is None:
+        pytest.skip("real MNIST not available: set CNNLAB_DATA_DIR to a folder holding mnist/")
+    return path
