@@ -1,0 +1,27 @@
+"""Per-layer scratch arrays reused from step to step.
+
+Large temporaries (im2col matrices, padded copies) are allocated once per input shape: fresh
+allocations of a few hundred kilobytes come from mmap, and touching new pages on every step cost
+more than the arithmetic on the small networks cnnlab trains.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Scratch:
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, key: str, shape: tuple[int, ...], dtype: np.dtype, zero: bool = False) -> np.ndarray:
+        array = self._arrays.get(key)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = np.zeros(shape, dtype=dtype)
+            self._arrays[key] = array
+        elif zero:
+            array.fill(0)
+        return array
+
+    def clear(self) -> None:
+        self._arrays.clear()

@@ -1,0 +1,169 @@
+"""A network: layers in sequence, with the loss at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from cnnlab.engine.fused import plan_stages
+from cnnlab.engine.layers.base import Layer, to_batch_first, to_batch_last
+from cnnlab.engine.losses import softmax, softmax_cross_entropy
+
+
+class Network:
+    """A sequence of layers built from a ``NetSpec`` (see ``cnnlab.engine.build``).
+
+    ``forward`` maps images (N, C, H, W) to logits (N, K); ``backward`` takes dloss/dlogits and fills
+    every layer's ``grads``. Between the two, activations travel batch-last (see ``layers.base``);
+    conversion happens once at the input and once at the logits.
+    """
+
+    def __init__(self, layers: list[Layer], spec=None, fuse: bool = True) -> None:
+        self.layers = list(layers)
+        self.spec = spec
+        # The steps forward/backward run: the layers themselves, or fused conv-act-pool groups.
+        self.stages = plan_stages(self.layers) if fuse else list(self.layers)
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"layer names must be unique, got {names}")
+        self._input_grad = None
+        self._set_input_grad(False)
+
+    # -- the training path -------------------------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """x (N, C, H, W) -> logits (N, K). ``training`` switches Dropout and BatchNorm to batch mode."""
+        a = to_batch_last(np.asarray(x, dtype=self.dtype))
+        for stage in self.stages:
+            a = stage.forward_bl(a, training)
+        return np.ascontiguousarray(a.T)
+
+    def backward(self, dlogits: np.ndarray, input_grad: bool = False) -> np.ndarray | None:
+        """dlogits (N, K) -> fills ``grads`` of every layer; returns dloss/dx (N, C, H, W) if asked.
+
+        Without ``input_grad`` the pass stops at the first layer with weights: nothing below it needs
+        a gradient, and the first convolution's input gradient is the most expensive one.
+        """
+        self._set_input_grad(input_grad)
+        d = np.ascontiguousarray(np.asarray(dlogits, dtype=self.dtype).T)
+        for stage in reversed(self.stages):
+            d = stage.backward_bl(d)
+            if d is None:
+                return None
+        return to_batch_first(d)
+
+    def compute_gradients(self, x: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+        """One forward and backward pass in training mode: returns (mean loss, logits (N, K))."""
+        logits = self.forward(x, training=True)
+        loss, dlogits = softmax_cross_entropy(logits, labels)
+        self.backward(dlogits)
+        return loss, logits
+
+    def _set_input_grad(self, wanted: bool) -> None:
+        if wanted == self._input_grad:
+            return
+        needed = wanted
+        for layer in self.layers:
+            layer.need_input_grad = needed
+            needed = needed or bool(layer.params)
+        self._input_grad = wanted
+
+    # -- looking inside ----------------------------------------------------------------------------
+    def predict_proba(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Class probabilities (N, K) in evaluation mode, in chunks so memory stays bounded."""
+        x = np.asarray(x)
+        parts = [softmax(self.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.num_classes), self.dtype)
+
+    def activations(self, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """Evaluation-mode output of every layer, batch-first: [("input", x), (layer name, output), ...]."""
+        a = to_batch_last(np.asarray(x, dtype=self.dtype))
+        out = [("input", np.array(x, dtype=self.dtype))]
+        for layer in self.layers:
+            a = layer.forward_bl(a, False)
+            out.append((layer.name, to_batch_first(a)))
+        return out
+
+    def input_gradient(self, x: np.ndarray, target: int | np.ndarray) -> np.ndarray:
+        """d(logit of ``target``)/d(input), (N, C, H, W): which pixels most change that class's score.
+
+        Uses the same forward and backward code as training, in evaluation mode; weights and their
+        gradients' meaning are untouched (``grads`` are overwritten, as by any backward pass).
+        """
+        logits = self.forward(x, training=False)
+        seed = np.zeros_like(logits)
+        seed[np.arange(len(logits)), np.broadcast_to(np.asarray(target), (len(logits),))] = 1.0
+        try:
+            return self.backward(seed, input_grad=True)
+        finally:
+            self._set_input_grad(False)
+
+    # -- parameters --------------------------------------------------------------------------------
+    def named_parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """(qualified name, parameter, gradient) for every trainable array, e.g. ("conv1.W", W, dW)."""
+        for layer in self.layers:
+            for key, value in layer.params.items():
+                yield f"{layer.name}.{key}", value, layer.grads[key]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, by qualified name (e.g. "conv1.W", "bn1.running_mean")."""
+        state = {}
+        for layer in self.layers:
+            for store in (layer.params, layer.buffers):
+                for key, value in store.items():
+                    state[f"{layer.name}.{key}"] = value.copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays into the network in place; every name must match in name and shape."""
+        expected = {}
+        for layer in self.layers:
+            for store in (layer.params, layer.buffers):
+                for key, value in store.items():
+                    expected[f"{layer.name}.{key}"] = value
+        missing = sorted(set(expected) - set(state))
+        extra = sorted(set(state) - set(expected))
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(missing)}")
+            if extra:
+                parts.append(f"unexpected {', '.join(extra)}")
+            raise ValueError("weights do not fit this network: " + "; ".join(parts))
+        for name, target in expected.items():
+            value = np.asarray(state[name])
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"weights for {name} have shape {value.shape}, the network needs {target.shape}"
+                )
+            target[...] = value
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.size for _, p, _ in self.named_parameters())
+
+    @property
+    def dtype(self) -> np.dtype:
+        for _, p, _ in self.named_parameters():
+            return p.dtype
+        return np.dtype(np.float32)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.spec.output_shape()[0]) if self.spec is not None else -1
+
+    def astype(self, dtype) -> Network:
+        """Convert every parameter and buffer in place (float64 for gradient checks)."""
+        for layer in self.layers:
+            layer.astype(np.dtype(dtype))
+        return self
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def __repr__(self) -> str:
+        inner = "\n".join(f"  {layer.name}: {layer!r}" for layer in self.layers)
+        return f"Network(\n{inner}\n)"

@@ -1,0 +1,171 @@
+"""Optimizers. Each owns its state and updates the network's ``params`` from its ``grads`` in place.
+
+``lr``, ``momentum`` and ``weight_decay`` are plain attributes: changing them between two steps takes
+effect at the next step, with no rebuild and no loss of state. Weight decay applies to weight arrays
+(two or more dimensions), not to biases or BatchNorm's gamma/beta, whose decay only hurts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+
+def _weights_only(name: str, param: np.ndarray) -> bool:
+    return param.ndim > 1
+
+
+class Optimizer:
+    kind = "optimizer"
+
+    def __init__(self, network, lr: float, weight_decay: float = 0.0) -> None:
+        self.network = network
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.steps = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    def _slots(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        yield from self.network.named_parameters()
+
+    def _state_for(self, name: str, param: np.ndarray, *keys: str) -> dict[str, np.ndarray]:
+        slot = self.state.get(name)
+        if slot is None or any(slot[k].shape != param.shape or slot[k].dtype != param.dtype for k in keys):
+            slot = {k: np.zeros_like(param) for k in keys}
+            self.state[name] = slot
+        return slot
+
+    def step(self) -> None:
+        self.steps += 1
+        for name, param, grad in self._slots():
+            self._update(name, param, grad)
+
+    def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict[str, float]:
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Flat name -> array mapping (for checkpoints), including the step count."""
+        flat = {"steps": np.array(self.steps, dtype=np.int64)}
+        for name, slot in self.state.items():
+            for key, value in slot.items():
+                flat[f"{name}/{key}"] = value
+        return flat
+
+    def load_state_dict(self, flat: dict[str, np.ndarray]) -> None:
+        shapes = {name: param for name, param, _ in self._slots()}
+        state: dict[str, dict[str, np.ndarray]] = {}
+        for key, value in flat.items():
+            if key == "steps":
+                continue
+            name, _, slot_key = key.rpartition("/")
+            if name not in shapes:
+                raise ValueError(f"optimizer state names {name!r}, which this network does not have")
+            if value.shape != shapes[name].shape:
+                raise ValueError(
+                    f"optimizer state {key!r} has shape {value.shape}, the parameter has {shapes[name].shape}"
+                )
+            state.setdefault(name, {})[slot_key] = np.array(value, dtype=shapes[name].dtype)
+        self.state = state
+        self.steps = int(flat.get("steps", 0))
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v:g}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({settings})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay.
+
+    v <- momentum * v + g;  p <- p - lr * v   (Nesterov: p <- p - lr * (g + momentum * v)),
+    where g includes weight_decay * p for weight arrays.
+    """
+
+    kind = "sgd"
+
+    def __init__(self, network, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0) -> None:
+        super().__init__(network, lr, weight_decay)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+
+    def _update(self, name, param, grad):
+        if self.weight_decay and _weights_only(name, param):
+            grad = grad + self.weight_decay * param
+        if self.momentum == 0.0:
+            param -= self.lr * grad
+            return
+        velocity = self._state_for(name, param, "velocity")["velocity"]
+        velocity *= self.momentum
+        velocity += grad
+        if self.nesterov:
+            param -= self.lr * (grad + self.momentum * velocity)
+        else:
+            param -= self.lr * velocity
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "momentum": self.momentum, "nesterov": float(self.nesterov)}
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; ``weight_decay`` is classic L2 (added to the gradient)."""
+
+    kind = "adam"
+    decoupled = False
+
+    def __init__(self, network, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0) -> None:
+        super().__init__(network, lr, weight_decay)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    @property
+    def momentum(self) -> float:
+        """Adam's first-moment decay plays the role of momentum in the lab's controls."""
+        return self.beta1
+
+    @momentum.setter
+    def momentum(self, value: float) -> None:
+        self.beta1 = float(value)
+
+    def _update(self, name, param, grad):
+        if self.weight_decay and _weights_only(name, param):
+            if self.decoupled:
+                param -= self.lr * self.weight_decay * param
+            else:
+                grad = grad + self.weight_decay * param
+        slot = self._state_for(name, param, "m", "v")
+        m, v = slot["m"], slot["v"]
+        m *= self.beta1
+        m += (1 - self.beta1) * grad
+        v *= self.beta2
+        v += (1 - self.beta2) * (grad * grad)
+        t = self.steps
+        # A Python float keeps the update in the parameter's dtype (a NumPy float64 would promote).
+        step_size = float(self.lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t))
+        param -= step_size * m / (np.sqrt(v) + self.eps)
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p <- p - lr * weight_decay * p, apart from the gradient."""
+
+    kind = "adamw"
+    decoupled = True
+
+    def __init__(self, network, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01) -> None:
+        super().__init__(network, lr, beta1, beta2, eps, weight_decay)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def make_optimizer(name: str, network, **settings) -> Optimizer:
+    try:
+        cls = OPTIMIZERS[name]
+    except KeyError:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}") from None
+    return cls(network, **settings)
