@@ -1,0 +1,46 @@
+"""Small metric helpers shared by the session, the CLI and the views' tests."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """(K, K) int64 counts; rows are the true class, columns the predicted class."""
+    flat = np.asarray(labels, dtype=np.int64) * num_classes + np.asarray(predictions, dtype=np.int64)
+    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    """Recall of each class (diagonal over row sums); NaN for a class with no examples."""
+    totals = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), np.nan)
+
+
+class Smoother:
+    """Exponential moving average with bias correction, so the first values are not pulled to 0."""
+
+    def __init__(self, weight: float = 0.95) -> None:
+        self.weight = weight
+        self._avg = 0.0
+        self._count = 0
+
+    def update(self, value: float) -> float:
+        self._count += 1
+        self._avg = self.weight * self._avg + (1 - self.weight) * value
+        return self.value
+
+    @property
+    def value(self) -> float:
+        if self._count == 0:
+            return math.nan
+        return self._avg / (1 - self.weight**self._count)
+
+    def state(self) -> dict:
+        return {"avg": self._avg, "count": self._count, "weight": self.weight}
+
+    def load(self, state: dict) -> None:
+        self._avg, self._count, self.weight = state["avg"], state["count"], state["weight"]

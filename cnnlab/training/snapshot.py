@@ -1,0 +1,116 @@
+"""``Snapshot``: what a training run looks like at one moment, frozen and safe to hand to another thread.
+
+Every array in a snapshot is a copy made for it and marked read-only, so views in the GUI thread can
+read it while the training thread goes on changing the live network. Nothing in a snapshot refers to
+the live network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from cnnlab.engine import NetSpec
+
+# Why a snapshot was taken; views may react to some (an epoch end redraws the heavy views).
+EVENTS = (
+    "started",  # before the first step: initial weights, nothing trained yet
+    "step",  # during training, at the snapshot cadence
+    "eval",  # a fast held-out evaluation was just made
+    "epoch_end",  # an epoch finished and the full test set was evaluated
+    "paused",  # the run is paused (after a pause request or a single step)
+    "finished",  # all epochs done
+    "stopped",  # stopped on request
+    "diverged",  # the loss or the weights became NaN/inf; the last good weights were restored
+)
+
+
+def frozen(array: np.ndarray) -> np.ndarray:
+    """A read-only copy."""
+    out = np.array(array, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """One parameter array's health: norms, and histograms (counts over edges) of values and gradients."""
+
+    name: str  # qualified parameter name, e.g. "conv1.W"
+    weight_norm: float
+    grad_norm: float
+    weight_hist: tuple[np.ndarray, np.ndarray]  # (counts, edges)
+    grad_hist: tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class History:
+    """The run's curves so far, as read-only arrays (views plot them with setData)."""
+
+    steps: np.ndarray  # (S,) global step of each training step recorded
+    loss: np.ndarray  # (S,) raw batch loss
+    loss_smooth: np.ndarray  # (S,) exponential moving average of the loss
+    train_accuracy: np.ndarray  # (S,) running accuracy over the current epoch
+    lr: np.ndarray  # (S,) effective learning rate used at that step
+    eval_steps: np.ndarray  # (E,) steps where the held-out subset was evaluated
+    held_out_accuracy: np.ndarray  # (E,)
+    held_out_loss: np.ndarray  # (E,)
+    epoch_steps: np.ndarray  # (P,) step at the end of each finished epoch
+    epoch_train_loss: np.ndarray  # (P,) mean training loss over the epoch
+    epoch_train_accuracy: np.ndarray  # (P,)
+    test_accuracy: np.ndarray  # (P,) full test-set accuracy at the end of the epoch
+    epoch_seconds: np.ndarray  # (P,)
+    norm_steps: np.ndarray  # (K,) steps where per-layer norms were recorded
+    weight_norms: Mapping[str, np.ndarray]  # parameter name -> (K,)
+    grad_norms: Mapping[str, np.ndarray]  # parameter name -> (K,)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state of a run at one step. All arrays are read-only copies."""
+
+    run_id: str
+    event: str  # one of EVENTS
+    step: int  # optimizer steps taken so far in the whole run
+    epoch: int  # 0-based epoch the next step belongs to (== epochs when finished)
+    epochs: int  # total epochs planned
+    step_in_epoch: int  # steps taken in the current epoch
+    steps_per_epoch: int
+    images_seen: int
+    loss: float | None  # last batch's loss (None before the first step)
+    loss_smooth: float | None
+    train_accuracy: float | None  # running accuracy over the current epoch
+    held_out_accuracy: float | None  # latest fast evaluation (None before the first)
+    test_accuracy: float | None  # latest full test evaluation (None before the first epoch end)
+    per_class_accuracy: np.ndarray | None  # (K,) from the latest evaluation
+    confusion: np.ndarray | None  # (K, K) counts, rows = true class, columns = predicted
+    lr: float  # effective learning rate of the next step (base lr x schedule)
+    hyperparameters: Mapping[
+        str, float
+    ]  # live settings now: lr (base), momentum, weight_decay, batch_size, augment
+    images_per_s: float  # recent training throughput
+    seconds_left_epoch: float | None
+    elapsed: float  # seconds of training (pauses excluded)
+    spec: NetSpec
+    class_names: tuple[str, ...]
+    weights: Mapping[str, np.ndarray]  # state_dict copy: "conv1.W" -> (F, C, kh, kw) etc., read-only
+    grads: Mapping[str, np.ndarray]  # the last step's gradients, read-only (empty before the first step)
+    layer_stats: tuple[LayerStats, ...]
+    history: History
+    message: str = ""  # for "diverged"/"stopped"/"finished": what happened and what to try
+    running: bool = True  # False once the run will yield no more training steps
+    paused: bool = False
+    extra: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the current epoch done, 0..1."""
+        return self.step_in_epoch / self.steps_per_epoch if self.steps_per_epoch else 0.0
+
+    @property
+    def overall_progress(self) -> float:
+        total = self.steps_per_epoch * self.epochs
+        return min(self.step / total, 1.0) if total else 0.0
