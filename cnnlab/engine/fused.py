@@ -10,12 +10,8 @@ batch), so the convolution output comes out as (F, p*p, cells): for each filter,
 run per position inside the pooling window. Max pooling is then an element-wise maximum of those runs,
 its backward pass a comparison per run, and positions that no pooling window covers (the floored
 border) are never computed. A non-decreasing activation commutes with max (act(max z) == max act(z)),
-so it is applied after pooling, to a quarter of the values. The columns are gathered by a single
-strided copy from a view of the input (one call instead of KH*KW*p*p slice copies).
-
-The input gradient of a stride-1 convolution is scattered back on a *wide grid*: laid out row by row
-over the full input width, each kernel offset becomes one constant shift, so col2im is KH*KW
-contiguous slice-adds (measured 2-2.5x faster than adding into strided windows).
+so it is applied after pooling, to a quarter of the values. The convolution kernels themselves
+(im2col by one strided copy, col2im on a wide grid) are shared with Conv2D (layers/conv.py).
 
 The layers keep their own parameters and gradients; this class only borrows them, and the
 layer-by-layer path stays the reference the tests compare it with.
@@ -27,6 +23,13 @@ import numpy as np
 
 from cnnlab.engine.layers import AvgPool2D, Conv2D, MaxPool2D
 from cnnlab.engine.layers.base import Layer
+from cnnlab.engine.layers.conv import (
+    augmented_weights,
+    gather_columns,
+    scattered_input_gradient,
+    store_weight_grads,
+    wide_grid_input_gradient,
+)
 from cnnlab.engine.layers.scratch import Scratch
 
 
@@ -58,40 +61,15 @@ class FusedConvPool:
     def need_input_grad(self) -> bool:
         return self.conv.need_input_grad
 
-    def _pool_ordered_view(self, xp: np.ndarray, ph: int, pw: int) -> np.ndarray:
-        """A view of xp indexed like the columns: [c, i, j, u, v, row, col, n] reads
-        xp[c, (row*p + u)*s + i, (col*p + v)*s + j, n] (sliding_window_view builds such views too, but
-        its Python wrapper alone cost 16 us per call here)."""
-        kh, kw = self.conv.kernel
-        s, p = self.conv.stride, self.pool.stride
-        sc, sh, sw, sn = xp.strides
-        return np.ndarray(
-            (xp.shape[0], kh, kw, p, p, ph, pw, xp.shape[3]),
-            xp.dtype,
-            buffer=xp,
-            strides=(sc, sh, sw, s * sh, s * sw, p * s * sh, p * s * sw, sn),
-        )
-
     def forward_bl(self, x: np.ndarray, training: bool) -> np.ndarray:
         conv = self.conv
         c, h, w, n = x.shape
-        (pt, pb, pl, pr), oh, ow = conv.geometry(h, w)
+        pads, oh, ow = conv.geometry(h, w)
         p = self.pool.stride
         ph, pw = oh // p, ow // p
-        kh, kw = conv.kernel
-        f, ckk, kk, cells = conv.filters, c * kh * kw, p * p, ph * pw * n
-        if pt or pb or pl or pr:
-            # The border of this scratch array stays zero; only the interior is rewritten.
-            xp = self._scratch.get("xpad", (c, h + pt + pb, w + pl + pr, n), x.dtype)
-            xp[:, pt : pt + h, pl : pl + w] = x
-        else:
-            xp = np.ascontiguousarray(x)
-        # One extra row of ones carries the bias through the matmul (and gives db in backward).
-        cols = self._scratch.get("cols", (ckk + 1, kk * cells), x.dtype)
-        if cols[ckk, 0] != 1:
-            cols[ckk] = 1
-        np.copyto(cols[:ckk].reshape(c, kh, kw, p, p, ph, pw, n), self._pool_ordered_view(xp, ph, pw))
-        w_aug = np.concatenate([conv.params["W"].reshape(f, ckk), conv.params["b"][:, None]], axis=1)
+        f, kk, cells = conv.filters, p * p, ph * pw * n
+        cols = gather_columns(conv, x, pads, p, ph, pw, self._scratch)
+        w_aug = augmented_weights(conv)
         z = (w_aug @ cols).reshape(f, kk, cells)
         if self.is_max:
             pooled = z[:, 0].copy()
@@ -103,7 +81,7 @@ class FusedConvPool:
             a = z if self.act is None else self.act.forward_bl(z, training)
             out = (a.sum(axis=1) * (1.0 / kk)).astype(x.dtype, copy=False).reshape(f, ph, pw, n)
             pooled = None
-        self._cache = (x.shape, cols, w_aug, z, pooled, (pt, pb, pl, pr), oh, ow)
+        self._cache = (x.shape, cols, w_aug, z, pooled, pads, oh, ow)
         return out
 
     def backward_bl(self, dout: np.ndarray) -> np.ndarray | None:
@@ -126,63 +104,23 @@ class FusedConvPool:
             share = np.ascontiguousarray(share)
             dz = share if self.act is None else self.act.backward_bl(share)
         dz2 = dz.reshape(f, kk * cells)
-        dw_aug = dz2 @ cols.T
-        conv.grads["W"][...] = dw_aug[:, :-1].reshape(conv.params["W"].shape)
-        conv.grads["b"][...] = dw_aug[:, -1]
+        store_weight_grads(conv, dz2 @ cols.T)
         if not conv.need_input_grad:
             return None
-        if conv.stride == 1:
-            return self._wide_grid_input_gradient(dz, w_aug, shape, pads, oh, ow)
-        return self._scattered_input_gradient(dz, w_aug, shape, pads)
-
-    def _wide_grid_input_gradient(self, dz, w_aug, shape, pads, oh, ow):
-        """dL/dx for a stride-1 convolution by col2im on the wide grid (see the module docstring)."""
-        conv = self.conv
-        c, h, w, n = shape
-        pt, pb, pl, pr = pads
-        hp, wp = h + pt + pb, w + pl + pr
-        f, kh, kw = conv.filters, *conv.kernel
         p = self.pool.stride
-        ph, pw = oh // p, ow // p
-        # The gradient at every conv output position, rows laid out over the full padded width wp;
-        # positions no pooling window covered (and columns beyond ow) stay zero.
-        grid = self._scratch.get("grid", (f, oh, wp, n), dz.dtype, zero=True)
+        ph, pw, n = oh // p, ow // p, shape[3]
+        if conv.stride != 1:
+            return scattered_input_gradient(conv, dz2, w_aug, shape, pads, p, ph, pw, self._scratch)
+        # Lay each window offset's gradient out on the wide grid; positions that no pooling window
+        # covered (the floored border) and the columns beyond ow stay zero.
+        wp = shape[2] + pads[2] + pads[3]
+        grid = self._scratch.get("grid", (f, oh, wp, n), dout.dtype, zero=True)
         for u in range(p):
             for v in range(p):
-                grid[:, u : u + p * (ph - 1) + 1 : p, v : v + p * (pw - 1) + 1 : p] = dz[
-                    :, u * p + v
-                ].reshape(f, ph, pw, n)
-        span = ((oh - 1) * wp + ow) * n  # from the first to the last real output position
-        dcols = w_aug[:, :-1].T @ grid.reshape(f, -1)[:, :span]  # (c*kh*kw, span)
-        dcols = dcols.reshape(c, kh * kw, span)
-        dxp = self._scratch.get("dxpad", (c, hp, wp, n), dz.dtype, zero=True)
-        flat = dxp.reshape(c, -1)
-        for i in range(kh):
-            for j in range(kw):
-                start = (i * wp + j) * n
-                flat[:, start : start + span] += dcols[:, i * kw + j]
-        return np.ascontiguousarray(dxp[:, pt : pt + h, pl : pl + w])
-
-    def _scattered_input_gradient(self, dz, w_aug, shape, pads):
-        """dL/dx by scattering the columns' gradient back through the same strided view (any stride)."""
-        conv = self.conv
-        c, h, w, n = shape
-        pt, pb, pl, pr = pads
-        f, kk, cells = dz.shape
-        ph, pw = self._cache[6] // self.pool.stride, self._cache[7] // self.pool.stride
-        kh, kw = conv.kernel
-        p = self.pool.stride
-        dcols = (w_aug[:, :-1].T @ dz.reshape(f, kk * cells)).reshape(c, kh, kw, p, p, ph, pw, n)
-        dxp = self._scratch.get("dxpad", (c, h + pt + pb, w + pl + pr, n), dz.dtype, zero=True)
-        # Windows may overlap (kernel larger than stride), so each kernel/window offset is added in
-        # turn: one slice-add per offset, never np.add.at.
-        target = self._pool_ordered_view(dxp, ph, pw)
-        for i in range(kh):
-            for j in range(kw):
-                for u in range(p):
-                    for v in range(p):
-                        target[:, i, j, u, v] += dcols[:, i, j, u, v]
-        return np.ascontiguousarray(dxp[:, pt : pt + h, pl : pl + w])
+                rows = slice(u, u + p * (ph - 1) + 1, p)
+                columns = slice(v, v + p * (pw - 1) + 1, p)
+                grid[:, rows, columns] = dz[:, u * p + v].reshape(f, ph, pw, n)
+        return wide_grid_input_gradient(conv, grid, w_aug, shape, pads, ow, self._scratch)
 
 
 def plan_stages(layers: list[Layer]) -> list:
