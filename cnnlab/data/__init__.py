@@ -1,0 +1,95 @@
+"""The data floor: IDX files, the dataset registry, downloads, drawings in MNIST style, and batches.
+
+Pure NumPy plus the standard library (and platformdirs for the cache folder); it never imports Qt or the
+other floors.
+
+Datasets (``datasets``)
+    ``DATASETS``: name -> ``DatasetInfo`` (``mnist``, ``fashion-mnist``, ``synthetic``)
+    ``load_dataset(name, data_dir=None, *, verify=False, synthetic_size=(12000, 2000), seed=0) -> Dataset``
+    ``resolve(name, data_dir=None) -> Resolution``: explicit folder, ``CNNLAB_DATA_DIR``, user cache, bundled
+    ``status(data_dir=None, verify=True) -> list[DatasetStatus]``
+    ``to_float_nchw(images_uint8) -> float32 (N, 1, H, W)`` in [0, 1]
+    ``cache_root() -> Path``
+IDX files (``idx``)
+    ``read_idx(path, kind=None)``, ``write_idx(path, array)``, ``load_idx_pair(images, labels, num_classes=)``
+Downloads (``download``)
+    ``fetch(name, dest_root=None, *, mirrors=None, progress=None, cancel=None, timeout=30) -> Path``
+Drawings (``preprocess``)
+    ``preprocess_drawing(image) -> float32 (28, 28)``; raises ``EmptyDrawing`` for an empty canvas
+Synthetic digits (``synthetic``)
+    ``generate_digits(count, rng) -> (uint8 (count, 28, 28), int64 (count,))``
+Batches (``batching``)
+    ``batch_indices``, ``iterate_batches``, ``validation_split``, ``augment``, ``Augmentation``
+Errors (``errors``)
+    ``DataError`` and its kinds ``IdxError``, ``ChecksumError``, ``DatasetNotFound``, ``DownloadError``,
+    ``DownloadCancelled``, ``EmptyDrawing``; ``str(exc)`` is one line naming the file and the problem.
+"""
+
+from cnnlab.data.batching import Augmentation, augment, batch_indices, iterate_batches, validation_split
+from cnnlab.data.datasets import (
+    DATASETS,
+    ENV_VAR,
+    SYNTHETIC_SOURCE,
+    Dataset,
+    DatasetInfo,
+    DatasetStatus,
+    FileInfo,
+    FileStatus,
+    Resolution,
+    cache_root,
+    load_dataset,
+    resolve,
+    status,
+    to_float_nchw,
+    verify_file,
+)
+from cnnlab.data.download import DownloadProgress, fetch
+from cnnlab.data.errors import (
+    ChecksumError,
+    DataError,
+    DatasetNotFound,
+    DownloadCancelled,
+    DownloadError,
+    EmptyDrawing,
+    IdxError,
+)
+from cnnlab.data.idx import load_idx_pair, read_idx, write_idx
+from cnnlab.data.preprocess import preprocess_drawing
+from cnnlab.data.synthetic import generate_digits
+
+__all__ = [
+    "DATASETS",
+    "ENV_VAR",
+    "SYNTHETIC_SOURCE",
+    "Augmentation",
+    "ChecksumError",
+    "DataError",
+    "Dataset",
+    "DatasetInfo",
+    "DatasetNotFound",
+    "DatasetStatus",
+    "DownloadCancelled",
+    "DownloadError",
+    "DownloadProgress",
+    "EmptyDrawing",
+    "FileInfo",
+    "FileStatus",
+    "IdxError",
+    "Resolution",
+    "augment",
+    "batch_indices",
+    "cache_root",
+    "fetch",
+    "generate_digits",
+    "iterate_batches",
+    "load_dataset",
+    "load_idx_pair",
+    "preprocess_drawing",
+    "read_idx",
+    "resolve",
+    "status",
+    "to_float_nchw",
+    "validation_split",
+    "verify_file",
+    "write_idx",
+]

@@ -1,0 +1,489 @@
+"""The dataset registry, where the files are found, and loading them.
+
+A *data folder* holds one subfolder per dataset, named as in the registry (``mnist/``, ``fashion-mnist/``),
+each with the four IDX files exactly as published. Data folders are looked for in this order:
+
+1. ``explicit``: the folder passed in (``--data-dir`` on the CLI, a setting in the app);
+2. ``environment``: the folder named by ``CNNLAB_DATA_DIR``;
+3. ``cache``: the user's cache, ``platformdirs.user_cache_dir("cnnlab")/datasets`` (where ``fetch`` saves);
+4. ``bundled``: ``cnnlab_data`` inside a frozen (PyInstaller) app.
+
+The first place holding all four files wins. ``synthetic`` needs no files: it is generated in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+import numpy as np
+import platformdirs
+
+from cnnlab.data.errors import ChecksumError, DataError, DatasetNotFound, IdxError
+from cnnlab.data.idx import load_idx_pair
+
+ENV_VAR = "CNNLAB_DATA_DIR"
+ROLES = ("train_images", "train_labels", "test_images", "test_labels")
+STANDARD_FILENAMES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+Source = Literal["explicit", "environment", "cache", "bundled", "generated"]
+SOURCE_WORDS: dict[str, str] = {
+    "explicit": "the chosen data folder",
+    "environment": ENV_VAR,
+    "cache": "the user cache",
+    "bundled": "bundled with the app",
+    "generated": "generated in memory",
+}
+SYNTHETIC_SOURCE = "synthetic (generated)"
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One published file: its name, SHA-256 (hex) and size in bytes."""
+
+    filename: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What cnnlab knows about a dataset before touching any file.
+
+    ``files`` maps a role (``train_images``, ``train_labels``, ``test_images``, ``test_labels``) to its
+    ``FileInfo``; it is empty for generated datasets. ``mirrors`` are base URLs tried in order.
+    """
+
+    name: str
+    title: str
+    class_names: tuple[str, ...]
+    files: Mapping[str, FileInfo] = field(default_factory=dict, hash=False)
+    mirrors: tuple[str, ...] = ()
+    credit: str = ""
+    licence: str = ""
+    homepage: str = ""
+    image_shape: tuple[int, int] = (28, 28)
+
+    def __post_init__(self) -> None:
+        # A frozen dataclass holding a plain dict would still be mutable through it.
+        object.__setattr__(self, "files", MappingProxyType(dict(self.files)))
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        object.__setattr__(self, "mirrors", tuple(self.mirrors))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def is_synthetic(self) -> bool:
+        return not self.files
+
+
+def idx_dataset(
+    name: str,
+    title: str,
+    class_names: tuple[str, ...],
+    checksums: Mapping[str, tuple[str, int]],
+    mirrors: tuple[str, ...] = (),
+    **details: str,
+) -> DatasetInfo:
+    """A dataset published as the four MNIST-named IDX files; ``checksums``: role -> (sha256, size)."""
+    files = {role: FileInfo(STANDARD_FILENAMES[role], *checksums[role]) for role in ROLES}
+    return DatasetInfo(name, title, class_names, files, mirrors, **details)
+
+
+DIGITS = tuple(str(d) for d in range(10))
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": idx_dataset(
+        "mnist",
+        "MNIST handwritten digits",
+        DIGITS,
+        {
+            "train_images": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422),
+            "train_labels": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881),
+            "test_images": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877),
+            "test_labels": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542),
+        },
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+        credit="Yann LeCun, Corinna Cortes and Christopher J. C. Burges",
+        licence="CC BY-SA 3.0",
+        homepage="http://yann.lecun.com/exdb/mnist/",
+    ),
+    "fashion-mnist": idx_dataset(
+        "fashion-mnist",
+        "Fashion-MNIST clothing images",
+        (
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+        {
+            "train_images": ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26_421_880),
+            "train_labels": ("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29_515),
+            "test_images": ("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4_422_102),
+            "test_labels": ("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5_148),
+        },
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        credit="Han Xiao, Kashif Rasul and Roland Vollgraf, © 2017 Zalando SE",
+        licence="MIT",
+        homepage="https://github.com/zalandoresearch/fashion-mnist",
+    ),
+    "synthetic": DatasetInfo(
+        "synthetic",
+        "Synthetic handwriting-like digits (offline fallback)",
+        DIGITS,
+        credit="generated by cnnlab from stroke templates",
+        licence="MIT (part of cnnlab)",
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------- where
+
+
+def cache_root() -> Path:
+    """The per-user folder ``fetch`` downloads into: ``<user cache>/cnnlab/datasets``."""
+    return Path(platformdirs.user_cache_dir("cnnlab", appauthor=False)) / "datasets"
+
+
+def bundled_root() -> Path | None:
+    """``cnnlab_data`` inside a frozen app's unpacked bundle, or None when not frozen."""
+    meipass = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and meipass:
+        return Path(meipass) / "cnnlab_data"
+    return None
+
+
+def candidate_roots(data_dir: str | Path | None = None) -> list[tuple[str, Path]]:
+    """The data folders to search, in order, as (source, folder) pairs."""
+    roots: list[tuple[str, Path]] = []
+    if data_dir is not None and str(data_dir) != "":
+        roots.append(("explicit", Path(data_dir).expanduser()))
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        roots.append(("environment", Path(env).expanduser()))
+    roots.append(("cache", cache_root()))
+    bundled = bundled_root()
+    if bundled is not None:
+        roots.append(("bundled", bundled))
+    return roots
+
+
+@dataclass(frozen=True)
+class Place:
+    """One folder looked in: which source it came from, and why it did not do (None when it did)."""
+
+    source: str
+    folder: Path
+    problem: str | None = None
+
+    def describe(self) -> str:
+        text = f"{self.folder} ({SOURCE_WORDS.get(self.source, self.source)})"
+        return f"{text}: {self.problem}" if self.problem else text
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where a dataset was found (``folder``, ``source``) or, if not, every place looked in."""
+
+    name: str
+    folder: Path | None
+    source: str | None
+    looked: tuple[Place, ...] = ()
+
+    @property
+    def found(self) -> bool:
+        return self.source is not None
+
+    def describe(self) -> str:
+        """One line: where it was found, or where it was looked for."""
+        if self.source == "generated":
+            return SOURCE_WORDS["generated"]
+        if self.found:
+            return f"{self.folder} (from {SOURCE_WORDS.get(self.source or '', self.source)})"
+        places = "; ".join(p.describe() for p in self.looked)
+        return f"not found; looked in {places}"
+
+    def not_found_message(self) -> str:
+        env_note = "" if os.environ.get(ENV_VAR, "").strip() else f" ({ENV_VAR} is not set)"
+        return (
+            f"dataset '{self.name}' was not found{env_note}; looked in: "
+            + "; ".join(p.describe() for p in self.looked)
+            + f". Download it with 'cnnlab data fetch {self.name}', or point {ENV_VAR} or --data-dir at a "
+            f"folder holding {self.name}/ with its four IDX files"
+        )
+
+
+def resolve(dataset: str | DatasetInfo, data_dir: str | Path | None = None) -> Resolution:
+    """Find a dataset's folder: the first data folder (explicit, environment, cache, bundled) holding all
+    of its files. Checks only that the files exist; ``status`` and ``verify_file`` check their contents."""
+    info = get_info(dataset)
+    if info.is_synthetic:
+        return Resolution(info.name, None, "generated")
+    looked = []
+    for source, root in candidate_roots(data_dir):
+        folder = root / info.name
+        problem = _folder_problem(info, folder)
+        looked.append(Place(source, folder, problem))
+        if problem is None:
+            return Resolution(info.name, folder, source, tuple(looked))
+    return Resolution(info.name, None, None, tuple(looked))
+
+
+def _folder_problem(info: DatasetInfo, folder: Path) -> str | None:
+    if not folder.is_dir():
+        # Pointing at the dataset folder itself instead of its parent is the common slip; the sizes tell
+        # MNIST from Fashion-MNIST, whose files share their names.
+        parent = folder.parent
+        if all(_size(parent / f.filename) == f.size for f in info.files.values()):
+            return f"no such folder (but {parent} itself holds its files: name the parent, {parent.parent})"
+        return "no such folder"
+    missing = [f.filename for f in info.files.values() if not (folder / f.filename).is_file()]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    return None
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def get_info(dataset: str | DatasetInfo) -> DatasetInfo:
+    """The registry entry for a name (a ``DatasetInfo`` is passed through)."""
+    if isinstance(dataset, DatasetInfo):
+        return dataset
+    try:
+        return DATASETS[dataset]
+    except KeyError:
+        raise DataError(f"unknown dataset '{dataset}' (known: {', '.join(DATASETS)})") from None
+
+
+# --------------------------------------------------------------------------------------------- status
+
+FileState = Literal["ok", "bad", "missing", "unchecked"]
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    role: str
+    filename: str
+    path: Path | None
+    state: FileState
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """One row of ``cnnlab data status``: a dataset, where it was found, and its files' checksums."""
+
+    info: DatasetInfo
+    resolution: Resolution
+    files: tuple[FileStatus, ...]
+
+    @property
+    def checksums(self) -> str:
+        """'ok', 'bad', 'missing', 'unchecked', or 'n/a' for generated datasets."""
+        if self.info.is_synthetic:
+            return "n/a"
+        states = {f.state for f in self.files}
+        for state in ("missing", "bad", "unchecked"):
+            if state in states:
+                return state
+        return "ok"
+
+    @property
+    def usable(self) -> bool:
+        return self.resolution.found and self.checksums in ("ok", "unchecked", "n/a")
+
+
+def verify_file(path: str | Path, expected: FileInfo) -> tuple[FileState, str]:
+    """Compare a file's size and SHA-256 with the published ones: ('ok' | 'bad' | 'missing', detail)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "missing", "no such file"
+    if size != expected.size:
+        return "bad", f"size is {size:,} bytes, expected {expected.size:,}"
+    digest = sha256_of(path)
+    if digest != expected.sha256:
+        return "bad", f"SHA-256 is {digest[:16]}..., expected {expected.sha256[:16]}..."
+    return "ok", "SHA-256 verified"
+
+
+def sha256_of(path: str | Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def status(
+    data_dir: str | Path | None = None, verify: bool = True, datasets: Mapping[str, DatasetInfo] | None = None
+) -> list[DatasetStatus]:
+    """Every registered dataset: where it was found (or where it was looked for) and, with ``verify``,
+    whether each file's size and SHA-256 match the published ones (about 0.1 s for all of MNIST)."""
+    rows = []
+    for info in (datasets or DATASETS).values():
+        res = resolve(info, data_dir)
+        files = []
+        for role, spec in info.files.items():
+            path = res.folder / spec.filename if res.folder is not None else None
+            if path is None:
+                files.append(FileStatus(role, spec.filename, None, "missing", "dataset not found"))
+            elif verify:
+                files.append(FileStatus(role, spec.filename, path, *verify_file(path, spec)))
+            else:
+                files.append(FileStatus(role, spec.filename, path, "unchecked", "present, not verified"))
+        rows.append(DatasetStatus(info, res, tuple(files)))
+    return rows
+
+
+# -------------------------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A loaded dataset. Arrays are read-only so one copy can be shared by threads.
+
+    ``train_images``/``test_images``: uint8 (N, 28, 28), 0 = background; ``train_labels``/``test_labels``:
+    int64 (N,) in ``0 .. len(class_names) - 1``. ``source`` says where the data came from in words.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    source: str
+    folder: Path | None = None
+    is_synthetic: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("train_images", "train_labels", "test_images", "test_labels"):
+            getattr(self, name).setflags(write=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self.name!r}, train={len(self.train_images)}, test={len(self.test_images)}, "
+            f"source={self.source!r})"
+        )
+
+
+def load_dataset(
+    name: str | DatasetInfo,
+    data_dir: str | Path | None = None,
+    *,
+    verify: bool = False,
+    synthetic_size: tuple[int, int] = (12_000, 2_000),
+    seed: int = 0,
+) -> Dataset:
+    """Load a dataset by name from the first data folder holding it (see ``resolve``).
+
+    ``verify`` also checks each file's SHA-256 first. ``synthetic`` is generated in memory with
+    ``synthetic_size`` = (train, test) images from ``seed``. Raises ``DatasetNotFound`` (saying where it
+    looked and how to get the files), ``ChecksumError`` or ``IdxError``.
+    """
+    info = get_info(name)
+    if info.is_synthetic:
+        return _synthetic_dataset(info, synthetic_size, seed)
+    res = resolve(info, data_dir)
+    if res.folder is None:
+        raise DatasetNotFound(res.not_found_message())
+    folder = res.folder
+    if verify:
+        for spec in info.files.values():
+            state, detail = verify_file(folder / spec.filename, spec)
+            if state != "ok":
+                raise ChecksumError(
+                    folder / spec.filename,
+                    f"{detail}: the file is damaged or not the published one; delete it and run "
+                    f"'cnnlab data fetch {info.name}'",
+                )
+    parts = {}
+    for split in ("train", "test"):
+        images_path = folder / info.files[f"{split}_images"].filename
+        images, labels = load_idx_pair(
+            images_path, folder / info.files[f"{split}_labels"].filename, num_classes=info.num_classes
+        )
+        if images.shape[1:] != info.image_shape:
+            raise IdxError(
+                images_path,
+                f"images are {images.shape[1]}x{images.shape[2]} pixels, {info.name} should have "
+                f"{info.image_shape[0]}x{info.image_shape[1]}",
+            )
+        parts[split] = (images, labels.astype(np.int64))
+    return Dataset(
+        name=info.name,
+        class_names=info.class_names,
+        train_images=parts["train"][0],
+        train_labels=parts["train"][1],
+        test_images=parts["test"][0],
+        test_labels=parts["test"][1],
+        source=f"{folder} (from {SOURCE_WORDS[res.source or '']})",
+        folder=folder,
+        is_synthetic=False,
+    )
+
+
+def _synthetic_dataset(info: DatasetInfo, size: tuple[int, int], seed: int) -> Dataset:
+    from cnnlab.data.synthetic import generate_digits
+
+    # Separate streams: changing the test size leaves the training images as they were.
+    train_seq, test_seq = np.random.SeedSequence(seed).spawn(2)
+    train_images, train_labels = generate_digits(size[0], np.random.default_rng(train_seq))
+    test_images, test_labels = generate_digits(size[1], np.random.default_rng(test_seq))
+    return Dataset(
+        name=info.name,
+        class_names=info.class_names,
+        train_images=train_images,
+        train_labels=train_labels,
+        test_images=test_images,
+        test_labels=test_labels,
+        source=SYNTHETIC_SOURCE,
+        folder=None,
+        is_synthetic=True,
+    )
+
+
+def to_float_nchw(images: np.ndarray) -> np.ndarray:
+    """uint8 images (N, H, W) -> float32 (N, 1, H, W) in [0, 1], the network's input.
+
+    No mean subtraction: drawings from the pad go through ``preprocess_drawing`` onto this same scale.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise TypeError(f"to_float_nchw expects uint8 images, got {images.dtype}")
+    if images.ndim != 3:
+        raise ValueError(f"to_float_nchw expects images shaped (N, H, W), got {images.shape}")
+    out = images[:, None].astype(np.float32)
+    out /= 255.0
+    return out

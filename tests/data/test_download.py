@@ -1,0 +1,167 @@
+"""The downloader against a local HTTP server: good, truncated, wrong, failing and slow mirrors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from cnnlab.data import (
+    DataError,
+    DownloadCancelled,
+    DownloadError,
+    DownloadProgress,
+    fetch,
+    load_dataset,
+    resolve,
+)
+from cnnlab.data import download as download_module
+from tests.conftest import REPO_ROOT
+from tests.data.conftest import FileServer, serve_dataset, write_fake_dataset
+
+
+@pytest.fixture
+def tiny(tmp_path: Path, file_server: FileServer, monkeypatch: pytest.MonkeyPatch):
+    """A fake dataset served by the local server; small chunks so a file takes several reads."""
+    info = write_fake_dataset(tmp_path / "published")
+    serve_dataset(file_server, tmp_path / "published", info)
+    monkeypatch.setattr(download_module, "CHUNK", 1024)
+    monkeypatch.setattr(download_module, "PROGRESS_INTERVAL", 0.0)
+    return info
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_good_mirror_downloads_verified_files(tiny, file_server: FileServer, tmp_path: Path):
+    reports: list[DownloadProgress] = []
+    folder = fetch(tiny, tmp_path / "dest", mirrors=[file_server.url("good")], progress=reports.append)
+    assert folder == tmp_path / "dest" / "tiny"
+    assert _leftovers(folder) == sorted(f.filename for f in tiny.files.values())
+    ds = load_dataset(tiny, tmp_path / "dest", verify=True)
+    assert ds.train_images.shape == (30, 28, 28)
+
+    for spec in tiny.files.values():
+        mine = [r for r in reports if r.file == spec.filename]
+        assert mine[0].bytes_done == 0 and mine[-1].bytes_done == spec.size == mine[-1].bytes_total
+        assert [r.bytes_done for r in mine] == sorted(r.bytes_done for r in mine)
+        assert mine[-1].url == file_server.url("good") + spec.filename
+        assert mine[-1].file_count == 4
+    big = [r for r in reports if r.file == tiny.files["train_images"].filename]
+    assert len(big) > 3, "a file of several chunks reports progress along the way"
+    assert any(r.rate_bytes_per_s and r.seconds_left is not None for r in big)
+
+
+def test_default_destination_is_the_user_cache(tiny, file_server: FileServer, isolated_cache: Path):
+    folder = fetch(tiny, mirrors=[file_server.url("good")])
+    assert folder == isolated_cache / "tiny"
+    res = resolve(tiny)
+    assert (res.source, res.folder) == ("cache", folder)
+
+
+def test_files_already_present_and_good_are_not_fetched_again(tiny, file_server: FileServer, tmp_path: Path):
+    fetch(tiny, tmp_path, mirrors=[file_server.url("good")])
+    assert file_server.hits["good"] == 4
+    damaged = tmp_path / "tiny" / tiny.files["test_labels"].filename
+    damaged.write_bytes(b"not the real file")
+    fetch(tiny, tmp_path, mirrors=[file_server.url("good")])
+    assert file_server.hits["good"] == 5, "only the damaged file is downloaded again"
+    assert damaged.stat().st_size == tiny.files["test_labels"].size
+
+
+@pytest.mark.parametrize("bad", ["truncated", "wrong", "long", "missing", "broken"])
+def test_a_bad_mirror_leads_to_the_next(tiny, file_server: FileServer, tmp_path: Path, bad: str):
+    reports: list[DownloadProgress] = []
+    folder = fetch(
+        tiny, tmp_path, mirrors=[file_server.url(bad), file_server.url("good")], progress=reports.append
+    )
+    assert file_server.hits[bad] == 4 and file_server.hits["good"] == 4
+    assert _leftovers(folder) == sorted(f.filename for f in tiny.files.values())
+    load_dataset(tiny, tmp_path, verify=True)
+    if bad in ("truncated", "wrong", "long"):
+        # progress restarted from 0 on the good mirror
+        name = tiny.files["train_images"].filename
+        urls = [r.url for r in reports if r.file == name and r.bytes_done == 0]
+        assert urls == [file_server.url(bad) + name, file_server.url("good") + name]
+
+
+def test_all_mirrors_failing_names_each_failure_and_leaves_nothing(
+    tiny, file_server: FileServer, tmp_path: Path
+):
+    mirrors = [file_server.url(route) for route in ("truncated", "wrong", "missing", "broken", "long")]
+    mirrors.append("http://127.0.0.1:9/")  # the discard port: nothing listens there
+    with pytest.raises(DownloadError) as info:
+        fetch(tiny, tmp_path, mirrors=mirrors, timeout=5)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("could not download train-images-idx3-ubyte.gz for tiny; every mirror failed")
+    assert "stopped after" in message or "connection broke" in message  # truncated
+    assert "SHA-256 is" in message  # wrong bytes
+    assert "HTTP 404" in message and "HTTP 500" in message
+    assert "more than the expected" in message  # too long
+    assert "cannot connect" in message
+    for route in ("truncated", "wrong", "missing", "broken", "long"):
+        assert file_server.url(route) + "train-images-idx3-ubyte.gz" in message
+    assert _leftovers(tmp_path / "tiny") == []
+
+
+def test_a_silent_mirror_times_out(tiny, file_server: FileServer, tmp_path: Path):
+    fetch(tiny, tmp_path, mirrors=[file_server.url("slow"), file_server.url("good")], timeout=0.2)
+    assert file_server.hits["slow"] == 4 and file_server.hits["good"] == 4
+
+
+@pytest.mark.parametrize("kind", ["event", "callable"])
+def test_cancel_stops_and_deletes_the_partial_file(tiny, file_server: FileServer, tmp_path: Path, kind: str):
+    event = threading.Event()
+
+    def progress(report: DownloadProgress) -> None:
+        if report.bytes_done > 2048:
+            event.set()
+
+    cancel = event if kind == "event" else event.is_set
+    with pytest.raises(DownloadCancelled, match="nothing partial was kept"):
+        fetch(tiny, tmp_path, mirrors=[file_server.url("good")], progress=progress, cancel=cancel)
+    assert _leftovers(tmp_path / "tiny") == []
+
+
+def test_cancel_before_start_touches_nothing(tiny, file_server: FileServer, tmp_path: Path):
+    event = threading.Event()
+    event.set()
+    with pytest.raises(DownloadCancelled):
+        fetch(tiny, tmp_path, mirrors=[file_server.url("good")], cancel=event)
+    assert sum(file_server.hits.values()) == 0
+
+
+def test_an_interrupt_mid_file_leaves_no_partial_file(tiny, file_server: FileServer, tmp_path: Path):
+    def progress(report: DownloadProgress) -> None:
+        if report.bytes_done > 2048:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fetch(tiny, tmp_path, mirrors=[file_server.url("good")], progress=progress)
+    assert _leftovers(tmp_path / "tiny") == []
+
+
+def test_synthetic_and_mirrorless_datasets_are_refused(tiny, tmp_path: Path):
+    with pytest.raises(DataError, match="nothing to download"):
+        fetch("synthetic", tmp_path)
+    with pytest.raises(DownloadError, match="no download mirrors"):
+        fetch(tiny, tmp_path)
+
+
+def test_nothing_but_fetch_touches_the_network(tmp_path: Path):
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k):\n"
+        "    raise AssertionError('network access')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "import cnnlab.data as d\n"
+        f"d.status({str(tmp_path)!r})\n"
+        "d.load_dataset('synthetic', synthetic_size=(10, 10))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, capture_output=True)
