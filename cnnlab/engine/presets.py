@@ -19,5 +19,7 @@ PRESET_NAMES = ("seed", "fc-baseline", "lenet5", "mnist99")
 def load_preset(name: str) -> NetSpec:
     if name not in PRESET_NAMES:
         raise SpecError(f"unknown preset {name!r}; the presets are {', '.join(PRESET_NAMES)}")
-    text = files("cnnlab.assets").joinpath("presets", f"{name}.json").read_text(encoding="utf-8")
+    # One path step at a time: in the frozen app the package is a MultiplexedPath, whose joinpath takes
+    # a single argument on Python 3.11.
+    text = (files("cnnlab.assets") / "presets" / f"{name}.json").read_text(encoding="utf-8")
     return NetSpec.from_json(text)
