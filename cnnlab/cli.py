@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the desktop lab (the default)")
     gui.add_argument("--self-test", action="store_true", help="open, train, classify, exit 0 if all worked")
+    add_data_dir_argument(gui)
     gui.set_defaults(func=_run_gui)
 
     bench = sub.add_parser("bench", help="measure training and inference speed of the engine")
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_run_bench)
 
     _add_data_parser(sub)
+    _add_training_parsers(sub)
     return parser
 
 
@@ -48,9 +50,9 @@ def _run_gui(args: argparse.Namespace) -> int:
     # The app floor is imported only here, so headless commands never load Qt.
     try:
         from cnnlab.app.main import run_app
-    except ImportError as exc:  # pragma: no cover - the app floor is still being built
-        raise UserError(f"the desktop app is not available yet ({exc}); try 'cnnlab train'") from exc
-    return run_app(self_test=getattr(args, "self_test", False))
+    except ImportError as exc:  # pragma: no cover - Qt missing or broken in this installation
+        raise UserError(f"the desktop app cannot start ({exc}); 'cnnlab train' works without it") from exc
+    return run_app(self_test=getattr(args, "self_test", False), data_dir=getattr(args, "data_dir", None))
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -168,5 +170,343 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Every floor's "you can fix this" error, reported as one line."""
     from cnnlab.data import DataError
     from cnnlab.engine import CheckpointError, SpecError
+    from cnnlab.training import ConfigError, RunError
 
-    return (UserError, SpecError, CheckpointError, DataError)
+    return (UserError, SpecError, CheckpointError, DataError, ConfigError, RunError)
+
+
+# -- train, eval, predict: the work is in cnnlab.training.headless; printing stays here -------------------
+
+
+def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser(
+        "train",
+        help="train a network headless: a progress bar per epoch, a table, the test figures",
+        description="Train a network on a dataset. Without --lr and friends, each preset gets the settings "
+        "recommended for it. Ctrl+C stops after the current step and still saves.",
+    )
+    net = train.add_mutually_exclusive_group()
+    net.add_argument("--preset", metavar="NAME", help="seed (default), fc-baseline, lenet5 or mnist99")
+    net.add_argument("--spec", metavar="FILE", help="a network spec JSON file instead of a preset")
+    train.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist or synthetic")
+    train.add_argument("--epochs", type=int, metavar="N", help="epochs to train (resuming: the new total)")
+    train.add_argument("--optimizer", metavar="NAME", help="sgd, adam or adamw")
+    train.add_argument("--lr", type=float, metavar="RATE", help="base learning rate")
+    train.add_argument("--momentum", type=float, help="SGD momentum (Adam: beta1)")
+    train.add_argument("--weight-decay", type=float, metavar="DECAY", help="L2 weight decay")
+    train.add_argument("--batch-size", type=int, metavar="N", help="images per step")
+    train.add_argument("--schedule", metavar="NAME", help="constant, cosine or step")
+    train.add_argument("--seed", type=int, help="random seed: the same seed gives the same run")
+    train.add_argument(
+        "--augment", action=argparse.BooleanOptionalAction, default=None, help="random shifts and rotations"
+    )
+    add_data_dir_argument(train)
+    train.add_argument("--out", metavar="DIR", help="write checkpoint.npz and metrics.json into DIR")
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
+    train.add_argument("--limit", type=int, metavar="N", help="train on the first N images only (quick runs)")
+    train.add_argument("--name", help="the run's name in the runs history")
+    train.add_argument("--no-record", action="store_true", help="do not keep this run in the runs history")
+    train.set_defaults(func=_run_train)
+
+    ev = sub.add_parser("eval", help="test a checkpoint: accuracy, per-class accuracy, confusion matrix")
+    ev.add_argument("checkpoint", metavar="CHECKPOINT")
+    ev.add_argument("--dataset", metavar="NAME", help="default: the dataset it was trained on")
+    add_data_dir_argument(ev)
+    ev.add_argument("--limit", type=int, metavar="N", help="use the first N test images only")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(func=_run_eval)
+
+    pr = sub.add_parser("predict", help="classify image files (PNG, JPEG) with a checkpoint")
+    pr.add_argument("checkpoint", metavar="CHECKPOINT")
+    pr.add_argument("images", metavar="IMAGE", nargs="+")
+    pr.add_argument("--top", type=int, default=3, metavar="K", help="how many classes to show (default 3)")
+    pr.add_argument("--json", action="store_true", help="print one JSON list")
+    pr.set_defaults(func=_run_predict)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from cnnlab.engine import load_checkpoint
+    from cnnlab.training import RunRecorder, RunStore, TrainingSession, headless
+    from cnnlab.training.files import write_json
+
+    resume = load_checkpoint(args.resume) if args.resume else None
+    spec = headless.load_spec(args.preset, args.spec) if (args.preset or args.spec) else None
+    config = headless.make_config(
+        spec,
+        args.dataset,
+        resume=resume,
+        epochs=args.epochs,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        batch_size=args.batch_size,
+        schedule=args.schedule,
+        seed=args.seed,
+        augment=args.augment,
+        data_dir=args.data_dir,
+        train_limit=args.limit,
+    )
+    dataset = headless.load_data(config.dataset, config.data_dir)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    session = TrainingSession(
+        config, dataset, checkpoint=resume, checkpoint_path=out / "checkpoint.npz" if out else None
+    )
+    recorder = None if args.no_record else RunRecorder(RunStore(), name=args.name, session=session)
+
+    n_train = min(len(dataset.train_images), config.train_limit or len(dataset.train_images))
+    print(
+        f"Training {config.spec.name or 'a custom net'} ({config.spec.num_params():,} parameters) on "
+        f"{dataset.name}: {n_train:,} training and {len(dataset.test_images):,} test images from "
+        f"{dataset.source}"
+    )
+    print(f"Settings: {_describe_settings(config)}")
+    if resume is not None:
+        where = f"step {session.step_count}, epoch {session.epoch + 1}"
+        print(f"Resuming from {args.resume} at {where if session.step_count else 'its weights'}")
+        if session.epoch >= config.epochs:
+            print(f"That run had already done its {config.epochs} epochs: pass --epochs N to train on")
+
+    interrupted = []
+
+    def on_interrupt(signum, frame) -> None:
+        if interrupted:  # a second Ctrl+C: stop waiting for the step to end
+            raise KeyboardInterrupt
+        interrupted.append(True)
+        session.stop()
+        tqdm.write("Stopping after this step (Ctrl+C again to quit at once)...", file=sys.stderr)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
+    printer = _TrainPrinter(tqdm)
+    last = None
+    try:
+        for snap in session.run():
+            last = snap
+            if recorder is not None:
+                recorder.observe(snap)
+            printer.show(snap)
+    finally:
+        printer.close()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+    # The last snapshot holds the full test figures only when the run ended at an epoch's end.
+    tested = last.confusion is not None and int(last.confusion.sum()) == len(dataset.test_images)
+    if last.event == "finished" and last.test_accuracy is not None and tested:
+        evaluation = headless.Evaluation(
+            accuracy=last.test_accuracy,
+            loss=float(last.history.test_loss[-1]) if len(last.history.epoch_steps) else float("nan"),
+            per_class_accuracy=last.per_class_accuracy,
+            confusion=last.confusion,
+            class_names=last.class_names,
+            count=len(dataset.test_images),
+        )
+    else:  # stopped or diverged in the middle of an epoch: test the network as it is now
+        evaluation = headless.evaluate(session.network, dataset)
+    print(last.message)
+    _print_evaluation(evaluation)
+
+    code = 0
+    if last.event == "diverged":
+        code = 1
+    elif interrupted:
+        code = 130
+    if "checkpoint_error" in last.extra:
+        print(f"cnnlab: error: {last.extra['checkpoint_error']}", file=sys.stderr)
+        code = code or 1
+    record = None
+    if recorder is not None:
+        recorder.annotate(
+            test_accuracy=evaluation.accuracy,
+            per_class_accuracy=evaluation.per_class_accuracy,
+            confusion=evaluation.confusion,
+        )
+        if recorder.error:
+            print(f"cnnlab: warning: {recorder.error}", file=sys.stderr)
+        elif recorder.path is not None:
+            record = str(recorder.path)
+    if out is not None:
+        report = headless.metrics_report(last, evaluation, run_record=record)
+        write_json(out / "metrics.json", report, one_line_values=True)
+        saved = "checkpoint.npz and metrics.json" if "checkpoint" in last.extra else "metrics.json"
+        print(f"Saved {saved} in {out}")
+    if record is not None:
+        print(f"Run recorded in {record}")
+    return code
+
+
+class _TrainPrinter:
+    """A tqdm bar for the epoch under way (on a terminal only) and a table row at each epoch end."""
+
+    def __init__(self, tqdm) -> None:
+        self.tqdm = tqdm
+        self.bar = None
+        self.header_done = False
+
+    def show(self, snap) -> None:
+        if snap.running and snap.event != "epoch_end" and snap.epoch < snap.epochs:
+            self._update_bar(snap)
+        if snap.event == "epoch_end" or not snap.running:
+            self.close()
+        if snap.event == "epoch_end":
+            self._print_row(snap)
+
+    def _update_bar(self, snap) -> None:
+        if self.bar is None:
+            self.bar = self.tqdm(
+                total=snap.steps_per_epoch,
+                desc=f"epoch {snap.epoch + 1}/{snap.epochs}",
+                unit="step",
+                leave=False,
+                disable=None,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        self.bar.total = snap.steps_per_epoch
+        self.bar.n = snap.step_in_epoch
+        postfix = {}
+        if snap.loss_smooth is not None:
+            postfix["loss"] = f"{snap.loss_smooth:.4f}"
+        if snap.train_accuracy is not None:
+            postfix["acc"] = f"{snap.train_accuracy:.2%}"
+        postfix["img/s"] = f"{snap.images_per_s:,.0f}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.refresh()
+
+    def _print_row(self, snap) -> None:
+        if not self.header_done:
+            titles = ("epoch", "train loss", "train acc", "test acc", "time", "img/s")
+            print("  ".join(f"{t:>{w}}" for t, w in zip(titles, _TABLE_WIDTHS, strict=True)))
+            self.header_done = True
+        h = snap.history
+        cells = (
+            f"{snap.epoch}",
+            f"{h.epoch_train_loss[-1]:.4f}",
+            f"{h.epoch_train_accuracy[-1]:.2%}",
+            f"{h.test_accuracy[-1]:.2%}",
+            f"{h.epoch_seconds[-1]:.1f}s",
+            f"{snap.images_per_s:,.0f}",
+        )
+        print("  ".join(f"{c:>{w}}" for c, w in zip(cells, _TABLE_WIDTHS, strict=True)), flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+_TABLE_WIDTHS = (5, 10, 9, 8, 8, 8)
+
+
+def _describe_settings(config) -> str:
+    parts = [f"{config.optimizer.upper() if config.optimizer == 'sgd' else config.optimizer}"]
+    parts.append(f"lr {config.lr:g} ({config.schedule})")
+    if config.optimizer == "sgd":
+        parts.append(f"momentum {config.momentum:g}")
+    if config.weight_decay:
+        parts.append(f"weight decay {config.weight_decay:g}")
+    parts.append(f"batch {config.batch_size}")
+    parts.append(f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}")
+    if config.augment:
+        parts.append("augmentation on")
+    parts.append(f"seed {config.seed}")
+    return ", ".join(parts)
+
+
+def _print_evaluation(evaluation) -> None:
+    import math
+
+    names = evaluation.class_names
+    print(f"Test accuracy: {evaluation.accuracy:.2%} on {evaluation.count:,} images")
+    print("Per-class accuracy:")
+    named = any(name != str(i) for i, name in enumerate(names))
+    width = max(len(name) for name in names) if named else 0
+    for i, (name, acc) in enumerate(zip(names, evaluation.per_class_accuracy, strict=True)):
+        shown = "    n/a" if not math.isfinite(acc) else f"{acc:7.2%}"
+        label = f" {name:<{width}}" if named else ""
+        print(f"  {i:>2}{label} {shown}")
+    print("Confusion matrix (rows: true class, columns: predicted):")
+    cells = max(4, len(str(int(evaluation.confusion.max()))) + 1)
+    print("    " + "".join(f"{i:>{cells}}" for i in range(len(names))))
+    for i, row in enumerate(evaluation.confusion):
+        print(f"  {i:>2}" + "".join(f"{int(v):>{cells}}" for v in row))
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnlab.engine import load_checkpoint
+    from cnnlab.training import headless
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    name = args.dataset or headless.checkpoint_dataset(checkpoint)
+    dataset = headless.load_data(name, args.data_dir)
+    evaluation = headless.evaluate(checkpoint.build_network(), dataset, limit=args.limit)
+    if args.json:
+        print(json.dumps({"checkpoint": args.checkpoint, "dataset": dataset.name, **evaluation.to_dict()}))
+        return 0
+    print(f"{args.checkpoint}: {checkpoint.spec.name or 'custom net'} on {dataset.name} ({dataset.source})")
+    _print_evaluation(evaluation)
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnlab.engine import load_checkpoint
+    from cnnlab.training import headless
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    if args.top < 1:
+        raise UserError(f"--top must be at least 1, got {args.top}")
+    images = [_read_image(path) for path in args.images]
+    predictions = headless.classify(
+        checkpoint.build_network(),
+        images,
+        headless.checkpoint_class_names(checkpoint),
+        sources=args.images,
+        top=args.top,
+    )
+    if args.json:
+        print(json.dumps([p.to_dict() for p in predictions]))
+        return 0
+    for p in predictions:
+        ranked = ", ".join(f"{name} ({prob:.1%})" for _, name, prob in p.top)
+        print(f"{p.source}: {ranked}")
+    return 0
+
+
+def _read_image(path: str):
+    """An image file as a NumPy array (H, W) uint8, decoded by Qt (imported only here); transparent
+    pixels become the background behind the ink (white behind dark ink, black behind light ink)."""
+    from pathlib import Path
+
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such image file")
+    image = QImage(str(path))
+    if image.isNull():
+        raise UserError(f"{path}: cannot read the image (not a PNG or JPEG file, or damaged)")
+    rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    h, w, stride = rgba.height(), rgba.width(), rgba.bytesPerLine()
+    pixels = np.frombuffer(rgba.constBits(), dtype=np.uint8, count=stride * h)
+    pixels = pixels.reshape(h, stride)[:, : w * 4].reshape(h, w, 4).astype(np.float32)
+    grey = pixels[..., :3].mean(axis=2)
+    alpha = pixels[..., 3] / 255.0
+    if alpha.min() < 1.0:
+        opaque = alpha > 0.5
+        ink = float(grey[opaque].mean()) if opaque.any() else 0.0
+        background = 255.0 if ink < 128 else 0.0
+        grey = grey * alpha + background * (1.0 - alpha)
+    return np.clip(np.round(grey), 0, 255).astype(np.uint8)

@@ -2,26 +2,50 @@
 
 Imports the engine and the data floors, never Qt.
 
-- ``TrainConfig`` (config): a run's settings, frozen and JSON-serialisable.
+- ``TrainConfig`` (config): a run's settings, frozen and JSON-serialisable;
+  ``TrainConfig.recommended("mnist99", "fashion-mnist")`` gives the settings that reach the lab's
+  accuracy targets without tuning (``recommended_settings`` gives them as a dict).
 - ``TrainingSession`` (session): ``run()`` yields ``Snapshot``s; ``pause``/``resume``/``step``/
-  ``step_epoch``/``stop`` and ``set_live(...)`` steer it from any thread, between steps.
+  ``step_epoch``/``stop``, ``set_live(...)`` and ``request_checkpoint(path)`` steer it from any thread,
+  between steps. ``TrainingSession(config, dataset, checkpoint=load_checkpoint(p))`` resumes exactly.
 - ``Snapshot`` (snapshot): an immutable picture of the run (metrics, curves, copied weights).
+- ``RunRecorder`` / ``RunStore`` (runs): the runs history in the user's data folder (``CNNLAB_HOME``).
+- ``headless``: what the CLI's ``train``, ``eval`` and ``predict`` do, without the printing.
 """
 
-from cnnlab.training.config import LIVE_SETTINGS, ConfigError, TrainConfig
+from cnnlab.training.config import (
+    LIVE_SETTINGS,
+    RECOMMENDED,
+    ConfigError,
+    TrainConfig,
+    check_live,
+    recommended_settings,
+)
 from cnnlab.training.metrics import confusion_matrix, per_class_accuracy
+from cnnlab.training.runs import EpochRecord, RunError, RunInfo, RunRecord, RunRecorder, RunStore, runs_root
 from cnnlab.training.session import TrainingSession
-from cnnlab.training.snapshot import EVENTS, History, LayerStats, Snapshot
+from cnnlab.training.snapshot import EVENTS, FINAL_EVENTS, History, LayerStats, Snapshot
 
 __all__ = [
     "EVENTS",
+    "FINAL_EVENTS",
     "LIVE_SETTINGS",
+    "RECOMMENDED",
     "ConfigError",
+    "EpochRecord",
     "History",
     "LayerStats",
+    "RunError",
+    "RunInfo",
+    "RunRecord",
+    "RunRecorder",
+    "RunStore",
     "Snapshot",
     "TrainConfig",
     "TrainingSession",
+    "check_live",
     "confusion_matrix",
     "per_class_accuracy",
+    "recommended_settings",
+    "runs_root",
 ]

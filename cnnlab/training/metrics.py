@@ -34,6 +34,10 @@ class Smoother:
         return self.value
 
     @property
+    def count(self) -> int:
+        return self._count
+
+    @property
     def value(self) -> float:
         if self._count == 0:
             return math.nan

@@ -1,8 +1,10 @@
 """``Snapshot``: what a training run looks like at one moment, frozen and safe to hand to another thread.
 
-Every array in a snapshot is a copy made for it and marked read-only, so views in the GUI thread can
-read it while the training thread goes on changing the live network. Nothing in a snapshot refers to
-the live network.
+Every array in a snapshot is read-only and never changes afterwards, so views in the GUI thread can
+read it while the training thread goes on changing the live network. Weights and gradients are copies
+made for the snapshot; the curves in ``History`` are read-only views of append-only buffers, whose
+recorded part is never written again (so sharing them is as safe as a copy, and costs nothing).
+Nothing in a snapshot refers to the live network.
 """
 
 from __future__ import annotations
@@ -10,22 +12,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cnnlab.engine import NetSpec
 
+if TYPE_CHECKING:
+    from cnnlab.training.config import TrainConfig
+
 # Why a snapshot was taken; views may react to some (an epoch end redraws the heavy views).
 EVENTS = (
-    "started",  # before the first step: initial weights, nothing trained yet
+    "started",  # before the first step: initial weights, nothing trained yet (or the resume point)
     "step",  # during training, at the snapshot cadence
     "eval",  # a fast held-out evaluation was just made
     "epoch_end",  # an epoch finished and the full test set was evaluated
-    "paused",  # the run is paused (after a pause request or a single step)
+    "paused",  # the run is paused (after a pause request, a single step, or a live change while paused)
     "finished",  # all epochs done
     "stopped",  # stopped on request
     "diverged",  # the loss or the weights became NaN/inf; the last good weights were restored
 )
+
+# The events after which a run yields nothing more.
+FINAL_EVENTS = ("finished", "stopped", "diverged")
 
 
 def frozen(array: np.ndarray) -> np.ndarray:
@@ -37,7 +46,11 @@ def frozen(array: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LayerStats:
-    """One parameter array's health: norms, and histograms (counts over edges) of values and gradients."""
+    """One parameter array's health: norms, and histograms (counts over edges) of values and gradients.
+
+    Norms are fresh in every snapshot; histograms are recomputed at most about once a second during
+    training (and at every other event), because on large layers they cost more than the norms.
+    """
 
     name: str  # qualified parameter name, e.g. "conv1.W"
     weight_norm: float
@@ -66,11 +79,14 @@ class History:
     norm_steps: np.ndarray  # (K,) steps where per-layer norms were recorded
     weight_norms: Mapping[str, np.ndarray]  # parameter name -> (K,)
     grad_norms: Mapping[str, np.ndarray]  # parameter name -> (K,)
+    # Live settings changed during the run: (step after which it applied, setting, new value).
+    changes: tuple[tuple[int, str, Any], ...] = ()
+    test_loss: np.ndarray | None = None  # (P,) full test-set loss at the end of each epoch
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The state of a run at one step. All arrays are read-only copies."""
+    """The state of a run at one step. All arrays are read-only."""
 
     run_id: str
     event: str  # one of EVENTS
@@ -78,7 +94,7 @@ class Snapshot:
     epoch: int  # 0-based epoch the next step belongs to (== epochs when finished)
     epochs: int  # total epochs planned
     step_in_epoch: int  # steps taken in the current epoch
-    steps_per_epoch: int
+    steps_per_epoch: int  # steps the current epoch takes (follows live batch-size changes)
     images_seen: int
     loss: float | None  # last batch's loss (None before the first step)
     loss_smooth: float | None
@@ -91,9 +107,9 @@ class Snapshot:
     hyperparameters: Mapping[
         str, float
     ]  # live settings now: lr (base), momentum, weight_decay, batch_size, augment
-    images_per_s: float  # recent training throughput
+    images_per_s: float  # recent training throughput (wall clock, pauses and evaluations excluded)
     seconds_left_epoch: float | None
-    elapsed: float  # seconds of training (pauses excluded)
+    elapsed: float  # wall-clock seconds of the run so far (pauses excluded)
     spec: NetSpec
     class_names: tuple[str, ...]
     weights: Mapping[str, np.ndarray]  # state_dict copy: "conv1.W" -> (F, C, kh, kw) etc., read-only
@@ -103,14 +119,27 @@ class Snapshot:
     message: str = ""  # for "diverged"/"stopped"/"finished": what happened and what to try
     running: bool = True  # False once the run will yield no more training steps
     paused: bool = False
+    # "checkpoint": path of the checkpoint saved at the end; "checkpoint_error": why it could not be;
+    # "resumed_from": the checkpoint a resumed run started from.
     extra: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    seconds_left: float | None = None  # for the whole run, at the current throughput
+    config: TrainConfig | None = None  # the settings the run started with (frozen)
+    dataset: str = ""  # the dataset's name, e.g. "mnist"
+    held_out_loss: float | None = None  # latest fast evaluation's mean loss
 
     @property
     def progress(self) -> float:
         """Fraction of the current epoch done, 0..1."""
-        return self.step_in_epoch / self.steps_per_epoch if self.steps_per_epoch else 0.0
+        return min(self.step_in_epoch / self.steps_per_epoch, 1.0) if self.steps_per_epoch else 0.0
 
     @property
     def overall_progress(self) -> float:
-        total = self.steps_per_epoch * self.epochs
-        return min(self.step / total, 1.0) if total else 0.0
+        """Fraction of the whole run done, 0..1 (by epochs, so a batch-size change keeps it smooth)."""
+        if self.epoch >= self.epochs:
+            return 1.0
+        return min((self.epoch + self.progress) / self.epochs, 1.0) if self.epochs else 0.0
+
+    @property
+    def final(self) -> bool:
+        """True for the last snapshot of a run (finished, stopped or diverged)."""
+        return self.event in FINAL_EVENTS

@@ -1,0 +1,508 @@
+"""Runs history: each training run's settings, curves and final network, kept in the user's data folder.
+
+One folder per run under the runs root (``RunStore.root``)::
+
+    <root>/<run id>/run.json        id, name, created, status, dataset, spec, parameter count, config,
+                                    per-epoch metrics, final and best test accuracy, message
+                   metrics.jsonl    one JSON object per line: {"kind": "eval", ...} during training and
+                                    {"kind": "epoch", ...} at each epoch end (readable while it runs)
+                   curves.npz       the full per-step curves (loss, smoothed loss, accuracy, learning rate,
+                                    held-out and test accuracy), written at epoch ends and at the end
+                   checkpoint.npz   the network at the end (engine checkpoint format)
+
+The root is ``CNNLAB_HOME/runs`` when that variable is set, else ``platformdirs.user_data_dir("cnnlab")
+/runs``; both ``RunStore`` and ``RunRecorder`` take another one as an argument.
+
+``RunRecorder.observe(snapshot)`` is fed every snapshot of a run (by the CLI, or the app's worker thread)
+and writes as the run goes; it costs nothing on ordinary step snapshots. ``RunStore`` lists, loads,
+renames and deletes runs, and loads a finished run's network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+
+from cnnlab.engine import Checkpoint, CheckpointError, Network, build, load_checkpoint, save_checkpoint
+from cnnlab.training.files import jsonable, write_json, write_npz
+from cnnlab.training.snapshot import FINAL_EVENTS, Snapshot
+
+HOME_ENV = "CNNLAB_HOME"
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+CURVES_FILE = "curves.npz"
+CHECKPOINT_FILE = "checkpoint.npz"
+RUN_FORMAT = 1
+STATUSES = ("running", "finished", "stopped", "diverged", "failed")
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class RunError(Exception):
+    """A run that does not exist or cannot be read; the message names it."""
+
+
+def runs_root(root: str | Path | None = None) -> Path:
+    """Where runs are kept: ``root`` if given, else ``$CNNLAB_HOME/runs``, else the user data folder."""
+    if root is not None and str(root) != "":
+        return Path(root).expanduser()
+    home = os.environ.get(HOME_ENV, "").strip()
+    if home:
+        return Path(home).expanduser() / "runs"
+    return Path(platformdirs.user_data_dir("cnnlab", appauthor=False)) / "runs"
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int  # 1-based: the number of epochs done when it was recorded
+    step: int
+    train_loss: float | None
+    train_accuracy: float | None
+    test_accuracy: float | None
+    test_loss: float | None
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What ``run.json`` says about a run."""
+
+    id: str
+    name: str
+    created: str  # ISO 8601, UTC
+    updated: str
+    status: str  # one of STATUSES
+    dataset: str
+    spec_name: str
+    param_count: int
+    test_accuracy: float | None  # at the end of the run (latest full test evaluation)
+    best_test_accuracy: float | None
+    epochs_planned: int
+    steps: int
+    images_seen: int
+    elapsed: float
+    message: str
+    config: dict[str, Any]
+    epochs: tuple[EpochRecord, ...]
+    path: Path
+    session_id: str = ""  # the training session's run id (kept by a resumed run)
+    resumed_from: str | None = None
+    has_checkpoint: bool = False
+    per_class_accuracy: tuple[float | None, ...] | None = None
+    confusion: tuple[tuple[int, ...], ...] | None = None
+    class_names: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        path = self.path / CHECKPOINT_FILE
+        return path if self.has_checkpoint else None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: Path) -> RunInfo:
+        epochs = tuple(
+            EpochRecord(
+                epoch=int(e["epoch"]),
+                step=int(e.get("step", 0)),
+                train_loss=e.get("train_loss"),
+                train_accuracy=e.get("train_accuracy"),
+                test_accuracy=e.get("test_accuracy"),
+                test_loss=e.get("test_loss"),
+                seconds=e.get("seconds"),
+            )
+            for e in data.get("epochs", [])
+        )
+        per_class = data.get("per_class_accuracy")
+        confusion = data.get("confusion")
+        known = {
+            "format", "id", "name", "created", "updated", "status", "dataset", "spec_name", "param_count",
+            "test_accuracy", "best_test_accuracy", "epochs_planned", "steps", "images_seen", "elapsed",
+            "message", "config", "epochs", "session_id", "resumed_from", "per_class_accuracy", "confusion",
+            "class_names",
+        }  # fmt: skip
+        return cls(
+            id=str(data["id"]),
+            name=str(data.get("name", data["id"])),
+            created=str(data.get("created", "")),
+            updated=str(data.get("updated", data.get("created", ""))),
+            status=str(data.get("status", "running")),
+            dataset=str(data.get("dataset", "")),
+            spec_name=str(data.get("spec_name", "")),
+            param_count=int(data.get("param_count", 0)),
+            test_accuracy=data.get("test_accuracy"),
+            best_test_accuracy=data.get("best_test_accuracy"),
+            epochs_planned=int(data.get("epochs_planned", 0)),
+            steps=int(data.get("steps", 0)),
+            images_seen=int(data.get("images_seen", 0)),
+            elapsed=float(data.get("elapsed", 0.0)),
+            message=str(data.get("message", "")),
+            config=dict(data.get("config") or {}),
+            epochs=epochs,
+            path=path,
+            session_id=str(data.get("session_id", "")),
+            resumed_from=data.get("resumed_from"),
+            has_checkpoint=(path / CHECKPOINT_FILE).is_file(),
+            per_class_accuracy=tuple(per_class) if per_class is not None else None,
+            confusion=tuple(tuple(row) for row in confusion) if confusion is not None else None,
+            class_names=tuple(data.get("class_names", ())),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as stored: its info, its metric lines, and its curves (name -> read-only array).
+
+    Curves (when saved): ``steps``, ``loss``, ``loss_smooth``, ``train_accuracy``, ``lr`` (per step);
+    ``eval_steps``, ``held_out_accuracy``, ``held_out_loss``; ``epoch_steps``, ``epoch_train_loss``,
+    ``epoch_train_accuracy``, ``test_accuracy``, ``test_loss``, ``epoch_seconds``.
+    """
+
+    info: RunInfo
+    metrics: tuple[dict[str, Any], ...]
+    curves: dict[str, np.ndarray]
+
+    def metric_lines(self, kind: str) -> list[dict[str, Any]]:
+        return [line for line in self.metrics if line.get("kind") == kind]
+
+
+class RunStore:
+    """The runs kept in one folder (see the module docstring)."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = runs_root(root)
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.root)!r})"
+
+    # -- reading ------------------------------------------------------------------------------------
+    def list(self) -> list[RunInfo]:
+        """Every readable run, newest first (folders without a readable run.json are left out)."""
+        runs = []
+        if not self.root.is_dir():
+            return runs
+        for folder in self.root.iterdir():
+            if folder.is_dir() and (folder / RUN_FILE).is_file():
+                with contextlib.suppress(RunError):
+                    runs.append(self._read_info(folder))
+        runs.sort(key=lambda info: (info.created, info.id), reverse=True)
+        return runs
+
+    def __iter__(self) -> Iterator[RunInfo]:
+        return iter(self.list())
+
+    def get(self, run_id: str) -> RunInfo:
+        return self._read_info(self.path(run_id))
+
+    def load(self, run_id: str) -> RunRecord:
+        """A run's info, metric lines and curves."""
+        folder = self.path(run_id)
+        info = self._read_info(folder)
+        metrics = []
+        metrics_path = folder / METRICS_FILE
+        if metrics_path.is_file():
+            for line in metrics_path.read_text(encoding="utf-8").splitlines():
+                # A line cut short by a crash is skipped; every other line stands on its own.
+                with contextlib.suppress(json.JSONDecodeError):
+                    value = json.loads(line)
+                    if isinstance(value, dict):
+                        metrics.append(value)
+        curves: dict[str, np.ndarray] = {}
+        curves_path = folder / CURVES_FILE
+        if curves_path.is_file():
+            try:
+                with open(curves_path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:
+                    for key in npz.files:
+                        array = np.array(npz[key])
+                        array.flags.writeable = False
+                        curves[key] = array
+            except Exception as exc:  # damaged file: say which, never crash a listing view
+                raise RunError(f"run {run_id}: {CURVES_FILE} cannot be read ({exc})") from None
+        return RunRecord(info, tuple(metrics), curves)
+
+    def load_checkpoint(self, run_id: str) -> Checkpoint:
+        path = self.path(run_id) / CHECKPOINT_FILE
+        if not path.is_file():
+            raise RunError(f"run {run_id} has no saved network (it may still be running, or it failed)")
+        return load_checkpoint(path)
+
+    def load_network(self, run_id: str) -> Network:
+        """The network a run ended with (its final checkpoint)."""
+        return self.load_checkpoint(run_id).build_network()
+
+    def path(self, run_id: str) -> Path:
+        """The folder of an existing run; ``RunError`` if there is none."""
+        if not isinstance(run_id, str) or not _ID_PATTERN.match(run_id):
+            raise RunError(f"{run_id!r} is not a run id")
+        folder = self.root / run_id
+        if not (folder / RUN_FILE).is_file():
+            raise RunError(f"no run {run_id!r} in {self.root}")
+        return folder
+
+    # -- changing -----------------------------------------------------------------------------------
+    def rename(self, run_id: str, name: str) -> RunInfo:
+        name = str(name).strip()
+        if not name:
+            raise RunError("a run's name cannot be empty")
+        folder = self.path(run_id)
+        data = self._read_json(folder)
+        data["name"] = name
+        write_json(folder / RUN_FILE, data)
+        return RunInfo.from_dict(data, folder)
+
+    def delete(self, run_id: str) -> None:
+        folder = self.path(run_id)
+        shutil.rmtree(folder)
+
+    def new_run_folder(self, session_id: str, created: datetime) -> tuple[str, Path]:
+        """A fresh, unique folder for a run: ``YYYYmmdd-HHMMSS-<session id>`` (``-2``, ``-3``... if taken)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        safe = re.sub(r"[^A-Za-z0-9._-]", "", session_id)[:12] or "run"
+        base = f"{created.strftime('%Y%m%d-%H%M%S')}-{safe}"
+        for n in range(1, 1000):
+            run_id = base if n == 1 else f"{base}-{n}"
+            folder = self.root / run_id
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            return run_id, folder
+        raise RunError(f"cannot make a folder for a new run in {self.root}")
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _read_json(self, folder: Path) -> dict[str, Any]:
+        try:
+            data = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunError(f"run {folder.name}: {RUN_FILE} cannot be read ({exc})") from None
+        if not isinstance(data, dict) or "id" not in data:
+            raise RunError(f"run {folder.name}: {RUN_FILE} is not a cnnlab run record")
+        return data
+
+    def _read_info(self, folder: Path) -> RunInfo:
+        data = self._read_json(folder)
+        try:
+            return RunInfo.from_dict(data, folder)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunError(f"run {folder.name}: {RUN_FILE} is damaged ({exc})") from None
+
+
+class RunRecorder:
+    """Writes one run into a ``RunStore`` from its snapshots.
+
+    Feed it every snapshot with ``observe`` (from the thread iterating ``run()``). It creates the run's
+    folder at the first snapshot, appends metric lines at evaluations and epoch ends, rewrites
+    ``run.json`` and ``curves.npz`` at epoch ends, and at the last snapshot saves the final network.
+    With ``session`` the final checkpoint is the session's own (optimizer state and progress included,
+    so it can be resumed); without, it holds the snapshot's weights. ``failed(message)`` marks a run
+    whose training raised.
+    """
+
+    def __init__(
+        self,
+        store: RunStore | None = None,
+        *,
+        name: str | None = None,
+        session: Any = None,
+        save_network: bool = True,
+    ) -> None:
+        self.store = store if store is not None else RunStore()
+        self.name = name
+        self.session = session
+        self.save_network = save_network
+        self.run_id: str | None = None
+        self.path: Path | None = None
+        self._data: dict[str, Any] = {}
+        self._last_eval_step: int | None = None
+        self._epochs_written = 0
+        self.error: str | None = None  # the last write problem; recording never stops training
+
+    def observe(self, snapshot: Snapshot) -> None:
+        event = snapshot.event
+        if self.path is None:
+            self._guard(self._begin, snapshot)
+            if self.path is None:
+                return
+        if event == "step" or event == "paused":
+            return
+        self._guard(self._record, snapshot)
+
+    def annotate(self, **fields: Any) -> None:
+        """Add or replace fields in ``run.json`` (e.g. a final test evaluation made after a stop)."""
+        if self.path is None:
+            return
+        self._data.update(jsonable(fields))
+        self._guard(self._write_info)
+
+    def failed(self, message: str) -> None:
+        if self.path is None:
+            return
+        self._data.update(status="failed", message=str(message))
+        self._guard(self._write_info)
+
+    @property
+    def info(self) -> RunInfo | None:
+        return RunInfo.from_dict(self._data, self.path) if self.path is not None else None
+
+    # -- inside -------------------------------------------------------------------------------------
+    def _guard(self, action, *args) -> None:
+        try:
+            action(*args)
+        except (OSError, ValueError, CheckpointError) as exc:
+            self.error = f"could not record the run in {self.store.root}: {exc}"
+
+    def _begin(self, snapshot: Snapshot) -> None:
+        # Microseconds kept: runs started within one second still list in the order they began.
+        created = datetime.now(UTC)
+        self.run_id, self.path = self.store.new_run_folder(snapshot.run_id, created)
+        spec = snapshot.spec
+        config = snapshot.config.to_dict() if snapshot.config is not None else {"spec": spec.to_dict()}
+        stamp = created.isoformat()
+        self._data = {
+            "format": RUN_FORMAT,
+            "id": self.run_id,
+            "name": self.name or _default_name(snapshot),
+            "created": stamp,
+            "updated": stamp,
+            "status": "running",
+            "session_id": snapshot.run_id,
+            "dataset": snapshot.dataset,
+            "spec_name": spec.name,
+            "param_count": spec.num_params(),
+            "epochs_planned": snapshot.epochs,
+            "class_names": list(snapshot.class_names),
+            "config": config,
+            "resumed_from": snapshot.extra.get("resumed_from"),
+        }
+        self._update_progress(snapshot)
+        self._write_info()
+        self._epochs_written = len(snapshot.history.epoch_steps)
+
+    def _record(self, snapshot: Snapshot) -> None:
+        event = snapshot.event
+        lines = []
+        h = snapshot.history
+        if event == "eval" and snapshot.step != self._last_eval_step:
+            self._last_eval_step = snapshot.step
+            lines.append(
+                {
+                    "kind": "eval",
+                    "step": snapshot.step,
+                    "epoch": snapshot.epoch,
+                    "images_seen": snapshot.images_seen,
+                    "elapsed": snapshot.elapsed,
+                    "held_out_accuracy": snapshot.held_out_accuracy,
+                    "held_out_loss": snapshot.held_out_loss,
+                    "loss": snapshot.loss,
+                    "loss_smooth": snapshot.loss_smooth,
+                    "train_accuracy": snapshot.train_accuracy,
+                    "lr": snapshot.lr,
+                }
+            )
+        for i in range(self._epochs_written, len(h.epoch_steps)):
+            lines.append({"kind": "epoch", **_epoch_dict(h, i), "elapsed": snapshot.elapsed})
+        self._epochs_written = len(h.epoch_steps)
+        if lines:
+            with open(self.path / METRICS_FILE, "a", encoding="utf-8") as handle:
+                for line in lines:
+                    handle.write(json.dumps(jsonable(line)) + "\n")
+        if event in ("epoch_end", *FINAL_EVENTS):
+            self._update_progress(snapshot)
+            _write_curves(self.path / CURVES_FILE, h)
+        if event in FINAL_EVENTS:
+            self._data.update(status=event, message=snapshot.message)
+            if self.save_network:
+                self._save_network(snapshot)
+        if event in ("epoch_end", *FINAL_EVENTS):
+            self._write_info()
+
+    def _update_progress(self, snapshot: Snapshot) -> None:
+        h = snapshot.history
+        tests = [v for v in h.test_accuracy.tolist() if math.isfinite(v)]
+        self._data.update(
+            steps=snapshot.step,
+            images_seen=snapshot.images_seen,
+            elapsed=snapshot.elapsed,
+            test_accuracy=snapshot.test_accuracy,
+            best_test_accuracy=max(tests) if tests else None,
+            epochs=[_epoch_dict(h, i) for i in range(len(h.epoch_steps))],
+        )
+        if snapshot.per_class_accuracy is not None and snapshot.event != "step":
+            self._data["per_class_accuracy"] = snapshot.per_class_accuracy.tolist()
+            self._data["confusion"] = snapshot.confusion.tolist()
+
+    def _save_network(self, snapshot: Snapshot) -> None:
+        path = self.path / CHECKPOINT_FILE
+        if self.session is not None:
+            self.session.save_checkpoint(path)
+            return
+        network = build(snapshot.spec, np.random.default_rng(0))
+        network.load_state_dict(dict(snapshot.weights))
+        meta = {
+            "run_id": snapshot.run_id,
+            "class_names": list(snapshot.class_names),
+            "dataset": snapshot.dataset,
+        }
+        if snapshot.config is not None:
+            meta["config"] = snapshot.config.to_dict()
+        save_checkpoint(path, network, metadata=meta)
+
+    def _write_info(self) -> None:
+        self._data["updated"] = datetime.now(UTC).replace(microsecond=0).isoformat()
+        write_json(self.path / RUN_FILE, self._data)
+
+
+def _default_name(snapshot: Snapshot) -> str:
+    spec = snapshot.spec.name or "custom net"
+    return f"{spec} on {snapshot.dataset}" if snapshot.dataset else spec
+
+
+def _epoch_dict(h, i: int) -> dict[str, Any]:
+    test_loss = h.test_loss[i] if h.test_loss is not None and i < len(h.test_loss) else math.nan
+    return jsonable(
+        {
+            "epoch": i + 1,
+            "step": int(h.epoch_steps[i]),
+            "train_loss": float(h.epoch_train_loss[i]),
+            "train_accuracy": float(h.epoch_train_accuracy[i]),
+            "test_accuracy": float(h.test_accuracy[i]),
+            "test_loss": float(test_loss),
+            "seconds": float(h.epoch_seconds[i]),
+        }
+    )
+
+
+def _write_curves(path: Path, h) -> None:
+    arrays = {
+        "steps": h.steps,
+        "loss": h.loss,
+        "loss_smooth": h.loss_smooth,
+        "train_accuracy": h.train_accuracy,
+        "lr": h.lr,
+        "eval_steps": h.eval_steps,
+        "held_out_accuracy": h.held_out_accuracy,
+        "held_out_loss": h.held_out_loss,
+        "epoch_steps": h.epoch_steps,
+        "epoch_train_loss": h.epoch_train_loss,
+        "epoch_train_accuracy": h.epoch_train_accuracy,
+        "test_accuracy": h.test_accuracy,
+        "epoch_seconds": h.epoch_seconds,
+    }
+    if h.test_loss is not None:
+        arrays["test_loss"] = h.test_loss
+    write_npz(path, arrays)
