@@ -1,0 +1,283 @@
+"""The architecture editor, driven like a learner would: menus, buttons, typing, keys, drops."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QWidget
+
+from cnnlab.app.views.editor import ROW_MIME, TYPE_MIME, ArchitectureEditor
+from cnnlab.engine import PRESET_NAMES, NetSpec, build, load_preset
+
+
+@pytest.fixture
+def editor(qtbot):
+    widget = ArchitectureEditor()
+    qtbot.addWidget(widget)
+    widget.resize(1000, 600)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.activateWindow()
+    return widget
+
+
+def kinds(editor):
+    return [layer["type"] for layer in editor.spec().layers]
+
+
+def choose_preset(editor, name):
+    (action,) = [a for a in editor.preset_button.menu().actions() if a.text().startswith(f"{name} ")]
+    action.trigger()
+
+
+def press(qtbot, editor, key, modifiers=Qt.KeyboardModifier.NoModifier):
+    editor.table.setFocus()
+    qtbot.keyClick(editor.table, key, modifiers)
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_building_each_preset_gives_the_engines_parameter_count(qtbot, editor, name):
+    choose_preset(editor, name)
+    expected = load_preset(name).num_params()
+    assert editor.spec() == load_preset(name)
+    assert editor.total_label.text() == f"Total: {expected:,} parameters"
+    shown = [editor.table.item(row, 3).text() for row in range(1, editor.table.rowCount())]
+    assert sum(int(text.replace(",", "")) for text in shown) == expected
+
+    with qtbot.waitSignal(editor.buildRequested) as built:
+        qtbot.mouseClick(editor.build_button, Qt.MouseButton.LeftButton)
+    (spec,) = built.args
+    assert spec == load_preset(name)
+    assert build(spec, np.random.default_rng(0)).num_params == expected
+
+
+def test_an_impossible_kernel_flags_its_row_and_blocks_build(qtbot, editor):
+    cell = editor._cells[3]  # conv2, whose input is 13x13
+    box = cell.editor("kernel")
+    box.setFocus()
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box, "14")
+    assert editor.spec().layers[3]["kernel"] == 14
+
+    assert not editor.is_valid()
+    assert cell.message.isVisible()
+    assert "14x14 kernel does not fit in its 13x13 input" in cell.message.text()
+    assert editor.table.item(4, 2).text() == "?"
+    assert editor.table.item(4, 0).background().color() != editor.table.item(3, 0).background().color()
+    assert "layer 4" in editor.status_label.text()
+    assert not editor.build_button.isEnabled()
+    with qtbot.assertNotEmitted(editor.buildRequested):
+        editor.request_build()
+        qtbot.mouseClick(editor.build_button, Qt.MouseButton.LeftButton)
+
+    # Rows before the problem still show their shapes; the typing was one undo step.
+    assert editor.table.item(3, 2).text() == "13×13×8"
+    editor.undo_stack().undo()
+    assert editor.spec() == load_preset("seed")
+    assert editor.is_valid() and editor.build_button.isEnabled() and not cell.message.isVisible()
+
+
+def test_a_missing_head_is_flagged_then_explained_for_the_whole_network(qtbot, editor):
+    editor.select_layer(7)
+    press(qtbot, editor, Qt.Key.Key_Delete)
+    assert kinds(editor)[-1] == "flatten"
+    # The network now ends in 400 outputs for 10 classes: the last layer is the one to fix.
+    assert "ends with 400 outputs but the data has 10 classes" in editor._cells[6].message.text()
+    assert not editor.build_button.isEnabled()
+
+    press(qtbot, editor, Qt.Key.Key_Delete)  # the flatten goes too: no row is to blame any more
+    assert kinds(editor)[-1] == "maxpool2d"
+    assert not any(cell.message.isVisible() for cell in editor._cells)
+    assert editor.status_label.text().startswith("Cannot build: the network ends with a 16x5x5 feature map")
+    assert not editor.build_button.isEnabled()
+
+
+def test_the_last_layer_must_match_the_class_count(qtbot, editor):
+    editor.set_layer_setting(7, "units", 5)
+    assert not editor.is_valid()
+    assert "10 classes" in editor._cells[7].message.text()
+    editor.set_num_classes(5)
+    assert editor.is_valid()
+
+
+def test_keyboard_reorder_then_undo_and_redo(qtbot, editor):
+    seed = kinds(editor)
+    editor.select_layer(2)  # pool1
+    press(qtbot, editor, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    moved = kinds(editor)
+    assert moved == [seed[0], seed[2], seed[1], *seed[3:]]
+    assert editor.current_layer() == 1
+    press(qtbot, editor, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    press(qtbot, editor, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    assert kinds(editor) == [seed[0], seed[1], seed[3], seed[2], *seed[4:]]
+
+    press(qtbot, editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    press(qtbot, editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert kinds(editor) == moved
+    press(qtbot, editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert editor.spec() == load_preset("seed")
+    shift = Qt.KeyboardModifier.ShiftModifier
+    press(qtbot, editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | shift)
+    assert kinds(editor) == moved
+    press(qtbot, editor, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    press(qtbot, editor, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert kinds(editor) == [seed[0], seed[1], seed[3], seed[2], *seed[4:]]
+    assert not editor.redo_action.isEnabled()
+
+
+def drop(editor, mime_type, payload, row, below=False):
+    table = editor.table
+    rect = table.visualRect(table.model().index(row, 0))
+    offset = rect.height() // 4
+    point = QPoint(rect.center().x(), rect.center().y() + (offset if below else -offset))
+    mime = QMimeData()
+    mime.setData(mime_type, payload.encode())
+    buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    event = QDropEvent(QPointF(point), Qt.DropAction.MoveAction, mime, buttons, modifiers)
+    table.dropEvent(event)
+    return event
+
+
+def test_dragging_a_row_reorders_and_undoes(qtbot, editor):
+    seed = kinds(editor)
+    with qtbot.waitSignal(editor.specChanged):
+        event = drop(editor, ROW_MIME, "0", row=3, below=True)  # conv1 dropped below pool1
+    assert event.dropAction() == Qt.DropAction.IgnoreAction  # the view must not delete the source row
+    assert kinds(editor) == [seed[1], seed[2], seed[0], *seed[3:]]
+    assert editor.current_layer() == 2
+    with qtbot.waitSignal(editor.specChanged):
+        drop(editor, ROW_MIME, "2", row=1)  # back above relu1
+    assert editor.spec() == load_preset("seed")
+    editor.undo_stack().undo()
+    editor.undo_stack().undo()
+    assert editor.spec() == load_preset("seed")
+    assert editor.undo_stack().index() == 0
+
+
+def test_palette_adds_and_rows_duplicate_and_remove(qtbot, editor):
+    with qtbot.waitSignal(editor.specChanged):
+        drop(editor, TYPE_MIME, "dropout", row=8)  # above the dense layer
+    assert kinds(editor)[-2:] == ["dropout", "dense"]
+    assert editor.table.item(8, 2).text() == "400"
+
+    editor.select_layer(0)
+    palette = editor.layer_palette
+    item = palette.findItems("Batch normalisation", Qt.MatchFlag.MatchExactly)[0]
+    palette.itemActivated.emit(item)
+    assert kinds(editor)[:2] == ["conv2d", "batchnorm"]
+    assert editor.table.item(2, 3).text() == "16"  # a scale and a shift for each of 8 channels
+
+    editor.select_layer(0)
+    press(qtbot, editor, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert kinds(editor)[:3] == ["conv2d", "conv2d", "batchnorm"]
+    assert editor.is_valid() and editor.table.item(2, 2).text() == "24×24×8"
+    press(qtbot, editor, Qt.Key.Key_Delete)
+    assert kinds(editor)[:2] == ["conv2d", "batchnorm"]
+    assert editor.undo_stack().count() == 4
+
+
+def test_typing_into_a_field_is_one_undo_step(qtbot, editor):
+    box = editor._cells[0].editor("filters")
+    box.setFocus()
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box, "32")
+    assert editor.spec().layers[0]["filters"] == 32
+    assert editor.table.item(1, 3).text() == "320"
+    assert editor.undo_stack().count() == 1
+    editor.undo_stack().undo()
+    assert box.value() == 8 and editor.table.item(1, 3).text() == "80"
+
+
+def test_pooling_kind_and_activation_switch_in_place(qtbot, editor):
+    editor._cells[2].editor("kind").setCurrentIndex(1)
+    assert editor.spec().layers[2] == {"type": "avgpool2d", "kernel": 2}
+    relu = editor._cells[1].editor("function")
+    relu.setCurrentIndex(relu.findData("leaky_relu"))
+    assert editor.spec().layers[1] == {"type": "leaky_relu"}
+    alpha = editor._cells[1].editor("alpha")
+    assert alpha is not None and alpha.text() == "0.01"
+    alpha.setText("abc")
+    alpha.editingFinished.emit()
+    assert "'alpha' must be a number" in editor._cells[1].message.text()
+
+
+def test_non_square_kernel_and_padding_typed_as_text(qtbot, editor):
+    box = editor._cells[0].editor("kernel")
+    box.setFocus()
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box, "3x5")
+    assert editor.spec().layers[0]["kernel"] == [3, 5]
+    assert editor.table.item(1, 2).text() == "26×24×8"
+    padding = editor._cells[0].editor("padding")
+    padding.setCurrentText("same")
+    assert editor.table.item(1, 2).text() == "28×28×8"
+    padding.setCurrentText("2")
+    assert editor.spec().layers[0]["padding"] == 2
+
+
+def test_saved_and_loaded_spec_is_identical(qtbot, editor, tmp_path):
+    editor.load_preset("lenet5")
+    editor.set_layer_setting(0, "kernel", [3, 5])
+    editor.add_layer("dropout", 7)
+    editor.set_layer_setting(7, "rate", 0.25)
+    edited = editor.spec()
+    path = tmp_path / "net.json"
+    assert editor.save_file(path)
+    assert NetSpec.from_json(path.read_text()) == edited
+
+    editor.set_spec(load_preset("seed"), undoable=False)
+    assert editor.load_file(path)
+    assert editor.spec() == edited
+    assert editor.spec().to_json() == edited.to_json()
+
+
+def test_a_bad_file_is_reported_and_nothing_is_lost(qtbot, editor, tmp_path):
+    editor.set_layer_setting(0, "filters", 12)
+    before, steps = editor.spec(), editor.undo_stack().count()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"layers": [ {"type": "conv2d",, } ]}')
+    assert not editor.load_file(bad)
+    assert "bad.json is not a network spec" in editor.notice_label.text()
+    assert "not valid JSON" in editor.notice_label.text()
+    assert not editor.load_file(tmp_path / "missing.json")
+    assert "Could not read missing.json" in editor.notice_label.text()
+    assert editor.spec() == before and editor.undo_stack().count() == steps
+
+
+def test_a_file_with_an_unknown_layer_loads_and_is_flagged(qtbot, editor, tmp_path):
+    path = tmp_path / "odd.json"
+    data = load_preset("seed").to_dict()
+    data["layers"].insert(1, {"type": "softmax"})
+    path.write_text(json.dumps(data))
+    assert editor.load_file(path)
+    assert "unknown layer type 'softmax'" in editor._cells[1].message.text()
+    assert not editor.build_button.isEnabled()
+    editor.select_layer(1)
+    editor.remove_button.click()
+    assert editor.is_valid()
+
+
+def test_every_setting_explains_itself(qtbot, editor):
+    for kind in ["conv2d", "maxpool2d", "dense", "dropout", "batchnorm", "leaky_relu", "elu"]:
+        editor.add_layer(kind, 0)
+        cell = editor._cells[0]
+        named = [w for w in cell.findChildren(QWidget) if w.objectName()]
+        editors = [w for w in named if not w.objectName().startswith("qt_")]
+        assert editors, kind
+        for widget in editors:
+            assert widget.toolTip().strip(), (kind, widget.objectName())
+    for index in range(editor.layer_palette.count()):
+        assert editor.layer_palette.item(index).toolTip()
+
+
+def test_built_spec_marks_later_edits(qtbot, editor):
+    editor.set_built_spec(editor.spec())
+    assert editor.build_button.text() == "Build network"
+    editor.set_layer_setting(0, "filters", 4)
+    assert editor.build_button.text().endswith("*")
+    editor.set_build_enabled(False)
+    assert not editor.build_button.isEnabled()
