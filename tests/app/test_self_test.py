@@ -1,0 +1,52 @@
+"""``cnnlab gui --self-test`` in a fresh process, as the packaged app will run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def test_self_test_passes_offscreen_on_synthetic_digits(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("CNNLAB_DATA_DIR", "DISPLAY", "WAYLAND_DISPLAY")}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # no MNIST in the cache: the synthetic digits are used
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "gui", "--self-test"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,  # away from the source tree
+        timeout=300,
+    )
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0, out.stdout + out.stderr
+    checks = (
+        "platform",
+        "fonts",
+        "assets",
+        "window",
+        "data",
+        "training",
+        "checkpoint",
+        "drawing pad",
+        "shutdown",
+    )
+    for check in checks:
+        assert any(line.startswith(f"ok    {check}:") for line in lines), (check, out.stdout)
+    assert "synthetic" in out.stdout
+    assert lines[-1] == f"self-test: {len(checks)} of {len(checks)} checks passed"
+    assert not (tmp_path / "config" / "cnnlab").exists(), "the self-test must not write the user's settings"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only X11/Wayland sessions lack a display this way")
+def test_without_a_display_the_lab_explains_instead_of_aborting(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnlab"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
+    assert out.returncode == 2
+    assert "no display found" in out.stderr
