@@ -26,6 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="threads for NumPy's BLAS (default 1; see 'cnnlab bench' before raising it)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     gui = sub.add_parser("gui", help="open the desktop lab (the default)")
@@ -154,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args.func, args.self_test = _run_gui, False
+    if args.blas_threads < 1:
+        parser.error("--blas-threads must be at least 1")
+    _limit_blas_threads(args.blas_threads)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -164,6 +174,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"cnnlab: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def _limit_blas_threads(threads: int) -> None:
+    """One BLAS thread by default: cnnlab's networks are small, and measured on two cores, OpenBLAS's
+    second thread gained the seed net little when the machine was idle but made steps up to 50x slower
+    whenever anything else was running, as the two threads waited on each other."""
+    import numpy  # noqa: F401  (threadpoolctl can only limit a BLAS that is already loaded)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

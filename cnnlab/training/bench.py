@@ -168,6 +168,8 @@ def measure(
     if use_torch:
         import torch as _t
 
+        # The same number of threads as NumPy's BLAS, so the two compare like for like.
+        _t.set_num_threads(max([b["num_threads"] or 1 for b in env["blas"]] or [1]))
         env["torch"] = _t.__version__
         env["torch_threads"] = _t.get_num_threads()
     results: list[Measurement] = []
