@@ -83,14 +83,19 @@ class Conv2D(ParamLayer):
         self._set_params(W=weights, b=np.zeros(filters, dtype=dtype))
         self._scratch = Scratch()
         self._cache: tuple | None = None
+        self._geometry: dict[tuple[int, int], tuple] = {}
 
     def geometry(self, height: int, width: int):
         """(pads, out_height, out_width) for an input of this size."""
-        pads = resolve_padding(self.padding, (height, width), self.kernel, self.stride)
-        kh, kw = self.kernel
-        oh = window_count(height + pads[0] + pads[1], kh, self.stride)
-        ow = window_count(width + pads[2] + pads[3], kw, self.stride)
-        return pads, oh, ow
+        found = self._geometry.get((height, width))
+        if found is None:
+            # Remembered per input size: at batch 1 this arithmetic cost more than the matmul.
+            pads = resolve_padding(self.padding, (height, width), self.kernel, self.stride)
+            kh, kw = self.kernel
+            oh = window_count(height + pads[0] + pads[1], kh, self.stride)
+            ow = window_count(width + pads[2] + pads[3], kw, self.stride)
+            found = self._geometry[(height, width)] = (pads, oh, ow)
+        return found
 
     def output_shape(self, input_shape):
         _, h, w = input_shape
