@@ -54,6 +54,8 @@ class ClassBars(pg.PlotWidget):
         self._brush = pg.mkBrush(colormaps.NEUTRAL)
         self._top_brush = pg.mkBrush(colormaps.HIGHLIGHT)
         self._top_text = QColor(*colormaps.HIGHLIGHT).darker(130)
+        # Ten empty rows until the real class names arrive, rather than a bare 0..1 axis.
+        self.set_classes([str(i) for i in range(10)])
 
     def set_colors(self, background: QColor, foreground: QColor) -> None:
         """Follow a theme change."""
