@@ -233,13 +233,6 @@ class AppState(QObject):
         self.configChanged.emit(config)
         self._want_inspector(("checkpoint", id(checkpoint)), at_once=True)
 
-    def current_weights(self) -> Mapping[str, np.ndarray]:
-        """The weights views should show: the latest snapshot's, else the inspector's."""
-        if self.snapshot is not None:
-            return self.snapshot.weights
-        network = self.inspector()
-        return network.state_dict() if network is not None else {}
-
     # -- the inspector network ---------------------------------------------------------------------
     def inspector(self) -> Network | None:
         """The GUI thread's copy of the network, up to date with the latest weights (built on demand)."""

@@ -215,10 +215,6 @@ def _cancel_check(cancel: Cancel) -> Callable[[], bool]:
     return lambda: bool(cancel())
 
 
-def _join(base: str, filename: str) -> str:
-    return base.rstrip("/") + "/" + filename
-
-
 def _reason(reason: object) -> str:
     text = str(reason).strip()
     return text or type(reason).__name__

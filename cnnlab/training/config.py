@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from cnnlab.engine import NetSpec, load_preset
@@ -177,10 +177,3 @@ def check_live(changes: dict[str, Any]) -> dict[str, Any]:
     if "augment" in checked:
         checked["augment"] = bool(checked["augment"])
     return checked
-
-
-def config_summary(config: TrainConfig) -> dict[str, Any]:
-    """The settings worth showing in a table of runs (no spec)."""
-    data = asdict(config)
-    data.pop("spec")
-    return data

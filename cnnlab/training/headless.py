@@ -18,12 +18,11 @@ from cnnlab.data import (
     EmptyDrawing,
     load_dataset,
     preprocess_drawing,
-    to_float_nchw,
 )
 from cnnlab.engine import Checkpoint, NetSpec, Network, SpecError, load_preset
 from cnnlab.training.config import ConfigError, TrainConfig, recommended_settings
 from cnnlab.training.files import jsonable
-from cnnlab.training.metrics import confusion_matrix, per_class_accuracy
+from cnnlab.training.metrics import evaluate_network
 from cnnlab.training.snapshot import Snapshot
 
 
@@ -124,17 +123,11 @@ def evaluate(
         )
     if len(labels) == 0:
         raise ConfigError(f"{dataset.name} has no test images to evaluate on")
-    probs = np.concatenate(
-        [network.predict_proba(to_float_nchw(images[i : i + chunk])) for i in range(0, len(images), chunk)]
-    )
-    predictions = probs.argmax(axis=1)
-    with np.errstate(divide="ignore"):
-        loss = float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-30))))
-    confusion = confusion_matrix(labels, predictions, num_classes)
+    accuracy, loss, per_class, confusion = evaluate_network(network, images, labels, num_classes, chunk)
     return Evaluation(
-        accuracy=float(np.mean(predictions == labels)),
+        accuracy=accuracy,
         loss=loss,
-        per_class_accuracy=per_class_accuracy(confusion),
+        per_class_accuracy=per_class,
         confusion=confusion,
         class_names=tuple(dataset.class_names),
         count=len(labels),

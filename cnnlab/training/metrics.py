@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 
+from cnnlab.data import to_float_nchw
+from cnnlab.engine import Network, log_softmax
+
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
     """(K, K) int64 counts; rows are the true class, columns the predicted class."""
@@ -18,6 +21,29 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
     totals = confusion.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), np.nan)
+
+
+def evaluate_network(
+    network: Network, images: np.ndarray, labels: np.ndarray, num_classes: int, chunk: int = 1000
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """(accuracy, mean cross-entropy, per-class accuracy, confusion) in evaluation mode.
+
+    ``images`` are uint8 (N, H, W), converted a chunk at a time so the whole set is never held as
+    float, or already float (N, C, H, W).
+    """
+    logits = np.empty((len(images), num_classes), dtype=np.float32)
+    for i in range(0, len(images), chunk):
+        part = images[i : i + chunk]
+        x = to_float_nchw(part) if part.dtype == np.uint8 else part
+        logits[i : i + chunk] = network.forward(x, training=False)
+    predictions = logits.argmax(axis=1)
+    with np.errstate(all="ignore"):
+        loss = (
+            float(-np.mean(log_softmax(logits)[np.arange(len(labels)), labels])) if len(labels) else math.nan
+        )
+    confusion = confusion_matrix(labels, predictions, num_classes)
+    accuracy = float(np.mean(predictions == labels)) if len(labels) else math.nan
+    return accuracy, loss, per_class_accuracy(confusion), confusion
 
 
 class Smoother:

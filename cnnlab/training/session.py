@@ -43,12 +43,11 @@ from cnnlab.engine import (
     StepDecay,
     Warmup,
     build,
-    log_softmax,
     make_optimizer,
     save_checkpoint,
 )
 from cnnlab.training.config import LIVE_SETTINGS, ConfigError, TrainConfig, check_live
-from cnnlab.training.metrics import Smoother, confusion_matrix, per_class_accuracy
+from cnnlab.training.metrics import Smoother, evaluate_network
 from cnnlab.training.snapshot import History, LayerStats, Snapshot, frozen
 
 # Weights whose norm passes this have exploded even if they are still finite.
@@ -505,21 +504,8 @@ class TrainingSession:
 
     # -- evaluation ---------------------------------------------------------------------------------
     def _evaluate(self, images: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
-        """(accuracy, mean loss, per-class accuracy, confusion) of the live network in evaluation mode.
-
-        ``images`` are uint8 (N, H, W), converted a chunk at a time, or float (N, C, H, W).
-        """
-        logits = np.empty((len(images), len(self.class_names)), dtype=np.float32)
-        for i in range(0, len(images), EVAL_CHUNK):
-            chunk = images[i : i + EVAL_CHUNK]
-            x = to_float_nchw(chunk) if chunk.dtype == np.uint8 else chunk
-            logits[i : i + EVAL_CHUNK] = self.network.forward(x, training=False)
-        predictions = logits.argmax(axis=1)
-        with np.errstate(all="ignore"):
-            loss = float(-np.mean(log_softmax(logits)[np.arange(len(y)), y])) if len(y) else math.nan
-        confusion = confusion_matrix(y, predictions, len(self.class_names))
-        accuracy = float(np.mean(predictions == y)) if len(y) else math.nan
-        return accuracy, loss, per_class_accuracy(confusion), confusion
+        """(accuracy, mean loss, per-class accuracy, confusion) of the live network in evaluation mode."""
+        return evaluate_network(self.network, images, y, len(self.class_names), EVAL_CHUNK)
 
     def _evaluate_held_out(self) -> None:
         accuracy, loss, per_class, confusion = self._evaluate(self._held_x, self._held_y)
@@ -536,16 +522,6 @@ class TrainingSession:
         self._test_accuracy = accuracy
         self._by_class = (per_class, confusion)
         return loss, accuracy
-
-    def evaluate_test(self) -> dict[str, Any]:
-        """Full test-set accuracy, loss, per-class accuracy and confusion of the live network.
-
-        Call from the thread that iterates ``run()``, or once the run has ended.
-        """
-        accuracy, loss, per_class, confusion = self._evaluate(
-            self.dataset.test_images, self.dataset.test_labels
-        )
-        return {"accuracy": accuracy, "loss": loss, "per_class_accuracy": per_class, "confusion": confusion}
 
     # -- snapshots and divergence -------------------------------------------------------------------
     def _eval_due(self) -> bool:

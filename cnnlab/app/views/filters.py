@@ -62,7 +62,6 @@ class FiltersView(QWidget):
         self._step: int | None = None
         self._selected: tuple[str, int, int] | None = None
         self._throttle = Throttle(self, self._redraw, REDRAW_MS)
-        self._uses_snapshots = False
 
         self._show = QComboBox()
         self._show.addItem("Weights", "weights")
