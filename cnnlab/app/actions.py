@@ -35,14 +35,14 @@ TRAIN_COMMANDS = (
         "start",
         "&Start",
         ("Ctrl+Return", "Ctrl+Enter"),
-        "Start a new training run with the settings on the left (fresh weights, or the loaded checkpoint).",
+        "Train the network with the current settings: from fresh weights, or on from a loaded checkpoint.",
         QStyle.SP_MediaPlay,
     ),
     Command(
         "pause",
         "&Pause",
         ("Space",),
-        "Pause training between two steps, or resume a paused run; the views keep showing the latest state.",
+        "Pause training between two steps, or resume a paused run; the views keep the latest state.",
         QStyle.SP_MediaPause,
     ),
     Command(
@@ -123,12 +123,13 @@ DATA_COMMANDS = (
 )
 
 VIEW_COMMANDS = (
+    Command("lesson", "&Lesson", ("F2",), "Show or hide the guide through the lesson."),
     Command("toggle_theme", "Switch &theme", ("Ctrl+T",), "Switch between the light and the dark theme."),
     Command(
         "reset_layout",
-        "Reset panel &layout",
+        "Reset &layout",
         (),
-        "Put every panel back where it was when cnnlab first opened.",
+        "Give every workspace's columns their first widths again and fit the window to the screen.",
     ),
 )
 

@@ -1,7 +1,7 @@
 """Finding, loading and downloading datasets for the window, always off the GUI thread.
 
 Loading MNIST (gzip) takes about a second and a download as long as the network wants; both run as a
-``BackgroundTask``. A newer request supersedes an older one: a load that ends after the user chose
+task of the app's runner. A newer request supersedes an older one: a load that ends after the user chose
 another dataset is ignored.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 
+from cnnlab.app.runner import TaskGroup, TaskHandle
 from cnnlab.app.state import AppState
-from cnnlab.app.tasks import BackgroundTask
 from cnnlab.data import DATASETS, Dataset, DownloadProgress, fetch, load_dataset, resolve
 
 KEEP = object()  # "leave the data folder as it is"
@@ -39,7 +39,7 @@ class DataManager(QObject):
         self.synthetic_size = synthetic_size
         self._window = parent
         self._generation = 0
-        self._tasks: set[BackgroundTask] = set()
+        self._tasks = TaskGroup(self)
         self.progress_dialog: QProgressDialog | None = None
 
     # -- choosing and loading -----------------------------------------------------------------------
@@ -71,17 +71,17 @@ class DataManager(QObject):
         return self.choose("synthetic")
 
     def is_busy(self) -> bool:
-        return any(task.is_running() for task in self._tasks)
+        return self._tasks.busy()
 
     def _load(self, name: str, folder: str | None) -> None:
         generation = self._generation
         self.state.set_data_status(loading=True)
         size = self.synthetic_size
 
-        def work(report, cancel) -> Dataset:
+        def work(state) -> Dataset:
             return load_dataset(name, folder, synthetic_size=size)
 
-        task = self._run(work, f"load-{name}")
+        task = self._tasks.run(work, f"load-{name}")
         task.done.connect(lambda dataset: self._on_loaded(generation, dataset))
         task.failed.connect(lambda message, details: self._on_load_failed(generation, message, details))
 
@@ -121,7 +121,7 @@ class DataManager(QObject):
         return self.choose(name, str(folder))
 
     # -- downloading ---------------------------------------------------------------------------------
-    def download(self, name: str | None = None) -> BackgroundTask | None:
+    def download(self, name: str | None = None) -> TaskHandle | None:
         """Download ``name`` (default: the chosen dataset, or MNIST) with a cancellable progress dialog."""
         name = name or self.state.dataset_name
         if name not in DATASETS or DATASETS[name].is_synthetic:
@@ -137,14 +137,15 @@ class DataManager(QObject):
         self.progress_dialog = dialog
         fetcher = self.fetcher
 
-        def work(report, cancel) -> Path:
-            return fetcher(name, progress=report, cancel=cancel)
+        def work(state) -> Path:
+            return fetcher(name, progress=state.report, cancel=state.event)
 
-        task = self._run(work, f"download-{name}", start=False)
+        task = self._tasks.run(work, f"download-{name}", start=False)
         dialog.canceled.connect(task.cancel)
         task.progress.connect(lambda report: self._on_download_progress(dialog, info.title, report))
         task.done.connect(lambda folder: self._on_downloaded(name, folder))
         task.failed.connect(lambda message, details: self._on_download_failed(task, name, message, details))
+        task.cancelled.connect(lambda: self._on_download_failed(task, name, "cancelled", ""))
         task.finished.connect(dialog.close)
         dialog.show()
         task.start()
@@ -167,23 +168,13 @@ class DataManager(QObject):
             name, str(Path(folder).parent) if resolve(name, self.state.data_dir).folder != folder else KEEP
         )
 
-    def _on_download_failed(self, task: BackgroundTask, name: str, message: str, details: str) -> None:
-        if task.cancelled:
+    def _on_download_failed(self, task: TaskHandle, name: str, message: str, details: str) -> None:
+        if task.is_cancelled:
             self.state.message.emit(f"Download of {name} cancelled; nothing partial was kept")
             return
         self.failed.emit(f"Could not download {name}: {message}", details)
 
     # -- housekeeping --------------------------------------------------------------------------------
-    def _run(self, work, name: str, start: bool = True) -> BackgroundTask:
-        task = BackgroundTask(work, self, name=name)
-        self._tasks.add(task)
-        task.finished.connect(lambda: self._tasks.discard(task))
-        if start:
-            task.start()
-        return task
-
     def shutdown(self, timeout_ms: int = 5_000) -> None:
         """Cancel downloads and wait for every thread (closing the window)."""
-        for task in list(self._tasks):
-            task.cancel()
-            task.wait(timeout_ms)
+        self._tasks.shutdown(timeout_ms)

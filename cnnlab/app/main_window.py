@@ -1,149 +1,79 @@
-"""The lab's main window: the curves in the middle, dock panels around them, menus, toolbar, status bar.
+"""The lab's main window: one set of run controls on top, workspaces chosen on the left, the lesson on the
+right, a message banner and a status bar.
 
 It wires the pieces together and owns nothing else: the ``AppState`` holds what is shown, the
-``TrainingController`` runs training in a worker thread, the ``DataManager`` finds and loads data, and each
-panel is a view built from ``panels.default_panels()``. Layout, theme and the last-used settings are kept
-in a ``QSettings`` (pass one in to keep tests away from the user's settings).
+``TrainingController`` runs training as a background task, the ``DataManager`` finds and loads data, and
+each workspace (``app.workspaces``) is an arrangement of views built the first time it is opened. What
+the window remembers (``app.settings``) is checked when read back, so nothing remembered can stop it from
+opening. Pass a ``QSettings`` in to keep tests away from the user's settings.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QApplication,
-    QDialog,
-    QDialogButtonBox,
-    QDockWidget,
     QFileDialog,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
-    QPushButton,
     QScrollArea,
+    QSplitter,
+    QStackedWidget,
     QStyle,
-    QTabBar,
-    QTableWidget,
-    QTableWidgetItem,
+    QTabWidget,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from cnnlab import __version__
-from cnnlab.app.actions import make_actions, shortcut_rows, soft_key_commands
+from cnnlab.app.actions import make_actions, soft_key_commands
+from cnnlab.app.checkpoints import CheckpointCommands
 from cnnlab.app.data_manager import DataManager
-from cnnlab.app.panels import RIGHT, PanelSpec, default_panels
+from cnnlab.app.dialogs import about_box, shortcuts_dialog
+from cnnlab.app.lesson.actions import LessonActions
+from cnnlab.app.lesson.panel import LessonPanel
+from cnnlab.app.runner import describe_exception
+from cnnlab.app.settings import default_settings, describe_notes, read_settings
 from cnnlab.app.state import AppState
-from cnnlab.app.tasks import describe_exception
 from cnnlab.app.theme import THEME_NAMES, Theme, apply_theme
-from cnnlab.app.views.curves import CurvesView
 from cnnlab.app.views.progress import STATE_WORDS
+from cnnlab.app.widgets.banner import Banner
+from cnnlab.app.widgets.mode_bar import ModeBar
+from cnnlab.app.widgets.view_frame import ViewFrame
 from cnnlab.app.worker import TrainingController
+from cnnlab.app.workspaces import VIEWS, WORKSPACES, ViewSpec, WorkspaceSpec, workspace_of
 from cnnlab.data import DATASETS, DataError
-from cnnlab.engine import Checkpoint, CheckpointError, NetSpec, SpecError, load_checkpoint, save_checkpoint
-from cnnlab.training import ConfigError, RunStore, Snapshot, TrainConfig, TrainingSession
-
-# Bump when the dock layout changes incompatibly: Qt then ignores a saved layout instead of misplacing.
-LAYOUT_VERSION = 1
-
-# The tab shown first in each tab group of the default layout.
-DEFAULT_FRONT_TABS = ("drawing",)
+from cnnlab.engine import Checkpoint, CheckpointError, NetSpec, SpecError
+from cnnlab.training import ConfigError, RunStore, Snapshot, TrainingSession
 
 RUN_EVENTS_TO_STATE = {"finished": "finished", "stopped": "stopped", "diverged": "diverged"}
-
-
 USER_RUNS = object()  # "record runs in the user's data folder" (the runs history's default place)
+DEFAULT_SIZE = QSize(1280, 800)
+LESSON_WIDTH = 300
+# Errors a run's start may raise for a reason the user can fix (a spec that does not fit the data ...).
+START_ERRORS = (ConfigError, SpecError, DataError, CheckpointError, ValueError, KeyError, MemoryError)
 
-
-def default_settings() -> QSettings:
-    return QSettings("cnnlab", "cnnlab")
-
-
-class ErrorBanner(QFrame):
-    """A message across the top of the window: readable, dismissable, with details on request."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("ErrorBanner")
-        self.setProperty("notice", "error")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 6, 6)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.details_button = QPushButton("Details...")
-        self.details_button.setToolTip("Show the full technical report (for a bug report).")
-        self.details_button.clicked.connect(self._show_details)
-        self.dismiss_button = QPushButton("Dismiss")
-        self.dismiss_button.setToolTip("Hide this message.")
-        self.dismiss_button.clicked.connect(self.hide)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.details_button, 0, Qt.AlignTop)
-        layout.addWidget(self.dismiss_button, 0, Qt.AlignTop)
-        self.details = ""
-        self._box: QMessageBox | None = None
-        self.hide()
-
-    def show_message(self, message: str, details: str = "", level: str = "error") -> None:
-        self.setProperty("notice", level)
-        self.style().unpolish(self)
-        self.style().polish(self)
-        self.label.setText(message)
-        self.details = details
-        self.details_button.setVisible(bool(details))
-        self.show()
-
-    def text(self) -> str:
-        return self.label.text() if self.isVisible() else ""
-
-    def _show_details(self) -> None:
-        box = QMessageBox(QMessageBox.Warning, "cnnlab: details", self.label.text(), QMessageBox.Close, self)
-        box.setDetailedText(self.details)
-        box.open()  # not exec(): the window keeps running (and training) while it is open
-        self._box = box
-
-
-class PanelHolder(QWidget):
-    """A dock's content, hidden while its tab is behind another one.
-
-    Qt counts a panel in a tab behind another as visible, so its views would go on redrawing what
-    nobody sees. Hiding the content makes it truly hidden (views skip their redraws and catch up in
-    ``showEvent`` when their tab is chosen), while the holder keeps reporting the content's sizes, so
-    choosing another tab does not resize the column.
-    """
-
-    def __init__(self, content: QWidget) -> None:
-        super().__init__()
-        self.content = content
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(content)
-
-    def set_content_shown(self, shown: bool) -> None:
-        if self.content.isHidden() == shown:
-            self.content.setVisible(shown)
-
-    def sizeHint(self) -> QSize:
-        return self.content.sizeHint().expandedTo(self.content.minimumSize())
-
-    def minimumSizeHint(self) -> QSize:
-        return self.content.minimumSizeHint().expandedTo(self.content.minimumSize())
+__all__ = ["USER_RUNS", "MainWindow", "default_settings"]
 
 
 class MainWindow(QMainWindow):
     """The desktop lab.
 
-    ``add_panel(key, title, widget, area)`` docks a view; ``panel(key)`` / ``dock(key)`` find one.
-    Training commands: ``start_training``, ``toggle_pause``, ``step_batch``, ``step_epoch``,
-    ``stop_training``, ``reset``; ``build_spec(spec)`` switches the network (asking first if a run goes).
+    ``view(key)`` finds a view (building its workspace if needed), ``show_view(key)`` brings it to the
+    front, ``show_workspace(key)`` switches workspace. Training commands: ``start_training``,
+    ``toggle_pause``, ``step_batch``, ``step_epoch``, ``stop_training``, ``reset``; ``build_spec(spec)``
+    switches the network (asking first when that would discard a trained one).
     """
 
     def __init__(
@@ -151,7 +81,8 @@ class MainWindow(QMainWindow):
         settings: QSettings | None = None,
         *,
         state: AppState | None = None,
-        panels: list[PanelSpec] | None = None,
+        workspaces: tuple[WorkspaceSpec, ...] = WORKSPACES,
+        views: dict[str, ViewSpec] | None = None,
         load_data: bool = True,
         synthetic_size: tuple[int, int] = (12_000, 2_000),
         run_store: RunStore | object | None = USER_RUNS,
@@ -166,189 +97,106 @@ class MainWindow(QMainWindow):
         self.run_store: RunStore | None = RunStore() if run_store is USER_RUNS else run_store
         self.controller = TrainingController(self, run_store=self.run_store)
         self.data = DataManager(self.state, self, synthetic_size=synthetic_size)
+        self.checkpoints = CheckpointCommands(self)
+        self.lesson_actions = LessonActions(self)
         self.actions: dict[str, QAction] = make_actions(self)
-        self.docks: dict[str, QDockWidget] = {}
-        self._panel_widgets: dict[str, QWidget] = {}
-        self._layout_restored = False
-        self.panel_errors: dict[str, str] = {}
+        self.workspace_specs = {w.key: w for w in workspaces}
+        self.view_specs = dict(VIEWS if views is None else views)
+        self._workspaces: dict[str, QWidget] = {}
+        self._views: dict[str, QWidget] = {}
+        self._frames: dict[str, ViewFrame] = {}
+        self._tab_of: dict[str, tuple[QTabWidget, int]] = {}
+        self._splitters: dict[str, QSplitter] = {}
+        self.view_errors: dict[str, str] = {}
         self.last_error = ""
-        # Tests replace this to answer "a run is going: stop it?" without a dialog.
+        self.current_workspace = ""
+        # Tests replace this to answer questions ("discard the trained network?") without a dialog.
         self.confirm = self._confirm_with_dialog
         self._start_when_loaded: str | None = None  # how to start once the data is loaded
-        self._checkpoint_polls: list[tuple[object, Path, QTimer]] = []
         self._dialogs: list[QWidget] = []
+        self._fitted = False
 
-        self._restore_settings_early()
+        self.remembered = read_settings(
+            self.settings, self.state.check_spec_fits, tuple(self.workspace_specs)
+        )
+        self._apply_remembered_early()
         if data_dir:
             self.state.data_dir = str(data_dir)
         self.setWindowTitle("cnnlab")
-        self.setDockNestingEnabled(True)
-        self.setDockOptions(
-            QMainWindow.AnimatedDocks | QMainWindow.AllowNestedDocks | QMainWindow.AllowTabbedDocks
-        )
 
-        central = QWidget()
-        central_layout = QVBoxLayout(central)
-        central_layout.setContentsMargins(4, 4, 4, 0)
-        central_layout.setSpacing(4)
-        self.banner = ErrorBanner()
-        self.curves = CurvesView(self.state)
-        self.curves.save_button.clicked.connect(self.export_plots)
-        central_layout.addWidget(self.banner)
-        central_layout.addWidget(self.curves, 1)
-        self.setCentralWidget(central)
-
+        self._build_central()
         self._build_menus_and_toolbar()
         self._build_status_bar()
         self._connect()
-        for spec in panels if panels is not None else default_panels():
-            self._install_panel(spec)
-        # The side columns run the full height; the bottom panels sit under the curves only.
-        self.setCorner(Qt.BottomLeftCorner, Qt.LeftDockWidgetArea)
-        self.setCorner(Qt.BottomRightCorner, Qt.RightDockWidgetArea)
-        self.resize(1280, 800)
-        self._raise_default_tabs()
-        self._default_layout = self.saveState(LAYOUT_VERSION)
-        self._restore_layout()
-        self._fix_tab_bars()
         self._apply_theme(self.state.theme)
+        self.resize(self._fitting_size(DEFAULT_SIZE))
+        if self.remembered.geometry is not None:
+            self.restoreGeometry(self.remembered.geometry)
+        first = self.remembered.workspace or next(iter(self.workspace_specs))
+        self.show_workspace(first)
+        shown = self.remembered.lesson_shown
+        self.set_lesson_visible(self.remembered.first_start if shown is None else shown)
+        self.lesson.show_step(self.remembered.lesson_step if not self.remembered.first_start else 0)
+        if self.remembered.notes:
+            self.show_error(describe_notes(self.remembered.notes), level="warn", topic="settings")
         self._update_actions()
+        self._update_network_status()
         if load_data:
             self.data.choose(self.state.dataset_name)
 
-    # -- panels ------------------------------------------------------------------------------------
-    def add_panel(
-        self,
-        key: str,
-        title: str,
-        widget: QWidget,
-        area: Qt.DockWidgetArea = RIGHT,
-        *,
-        tabify_with: str | None = None,
-        below: str | None = None,
-        visible: bool = True,
-        scroll: bool = False,
-    ) -> QDockWidget:
-        """Dock ``widget`` as a panel named ``key`` (its place is saved with the layout).
+    # -- the window's parts ------------------------------------------------------------------------
+    def _build_central(self) -> None:
+        self.mode_bar = ModeBar()
+        for i, spec in enumerate(self.workspace_specs.values()):
+            self.mode_bar.add_mode(spec.key, spec.title, spec.tip)
+            action = QAction(spec.name, self)
+            action.setObjectName(f"action-workspace-{spec.key}")
+            if i < 9:
+                action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.setToolTip(spec.tip)
+            action.triggered.connect(lambda _=False, k=spec.key: self.show_workspace(k))
+            self.actions[f"workspace_{spec.key}"] = action
+            self.addAction(action)
+        self.mode_bar.chosen.connect(self.show_workspace)
+        self.lesson_button = QToolButton()
+        self.lesson_button.setObjectName("mode-lesson")
+        self.lesson_button.setText("Lesson")
+        self.lesson_button.setCheckable(True)
+        self.lesson_button.setToolTip("Show or hide the guide through the lesson (F2)")
+        self.lesson_button.toggled.connect(self.set_lesson_visible)
+        self.mode_bar.add_bottom(self.lesson_button)
 
-        ``tabify_with``/``below`` name another panel to share a tab group with or to stack under;
-        ``scroll`` wraps the widget in a scroll area (a tall panel then cannot force a tall window).
-        """
-        if key in self.docks:
-            raise ValueError(f"a panel called {key!r} already exists")
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock-{key}")
-        content = widget
-        if scroll:
-            content = QScrollArea()
-            content.setWidgetResizable(True)
-            content.setFrameShape(QFrame.NoFrame)
-            content.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-            content.setWidget(widget)
-            # Scroll only vertically: the column is kept wide enough that nothing is cut off sideways.
-            bar = content.verticalScrollBar().sizeHint().width()
-            content.setMinimumWidth(widget.minimumSizeHint().width() + bar + 2)
-        dock.setWidget(PanelHolder(content))
-        self._panel_widgets[key] = widget
-        dock.setFeatures(
-            QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable
-        )
-        if tabify_with in self.docks:
-            self.tabifyDockWidget(self.docks[tabify_with], dock)
-        elif below in self.docks:
-            self.splitDockWidget(self.docks[below], dock, Qt.Vertical)
-        else:
-            self.addDockWidget(area, dock)
-        self.docks[key] = dock
-        dock.visibilityChanged.connect(lambda visible, d=dock: self._on_dock_visibility(d, visible))
-        dock.dockLocationChanged.connect(lambda _area: QTimer.singleShot(0, self._fix_tab_bars))
-        dock.topLevelChanged.connect(lambda _floating: QTimer.singleShot(0, self._fix_tab_bars))
-        toggle = dock.toggleViewAction()
-        toggle.setToolTip(f"Show or hide the {title} panel.")
-        self.panels_menu.addAction(toggle)
-        if not visible:
-            dock.hide()
-        if getattr(self, "_default_layout", None) is not None:
-            self.restoreDockWidget(dock)  # a panel added after start-up goes back where it was last time
-        return dock
+        self.banner = Banner()
+        self.stack = QStackedWidget()
+        middle = QWidget()
+        middle_layout = QVBoxLayout(middle)
+        middle_layout.setContentsMargins(0, 0, 0, 0)
+        middle_layout.setSpacing(2)
+        middle_layout.addWidget(self.banner)
+        middle_layout.addWidget(self.stack, 1)
 
-    @staticmethod
-    def _on_dock_visibility(dock: QDockWidget, visible: bool) -> None:
-        holder = dock.widget()
-        if isinstance(holder, PanelHolder):
-            holder.set_content_shown(visible)
+        self.lesson = LessonPanel()
+        self.lesson.setupRequested.connect(self.lesson_actions.run_step)
+        self.lesson.stepChanged.connect(self.lesson_actions.on_step_shown)
+        self.lesson.closeRequested.connect(lambda: self.set_lesson_visible(False))
 
-    def panel(self, key: str) -> QWidget | None:
-        """The view docked as ``key`` (the view itself, also when it sits in a scroll area)."""
-        return self._panel_widgets.get(key)
+        self.body = QSplitter(Qt.Horizontal)
+        self.body.setObjectName("body")
+        self.body.setChildrenCollapsible(False)
+        self.body.addWidget(middle)
+        self.body.addWidget(self.lesson)
+        self.body.setStretchFactor(0, 1)
+        self.body.setStretchFactor(1, 0)
 
-    def dock(self, key: str) -> QDockWidget | None:
-        return self.docks.get(key)
+        central = QWidget()
+        central.setObjectName("Central")
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.mode_bar)
+        layout.addWidget(self.body, 1)
+        self.setCentralWidget(central)
 
-    def show_panel(self, key: str) -> None:
-        dock = self.docks.get(key)
-        if dock is not None:
-            dock.show()
-            dock.raise_()
-
-    def _fix_tab_bars(self) -> None:
-        """Dock tab bars cut long titles short ("Fea..."); show them whole and scroll the bar instead.
-
-        Qt makes these tab bars itself (and new ones when panels are rearranged), so this runs after
-        every change of the layout.
-        """
-        for bar in self.findChildren(QTabBar):
-            if bar.parent() is self and bar.elideMode() != Qt.ElideNone:
-                bar.setElideMode(Qt.ElideNone)
-                bar.setUsesScrollButtons(True)
-
-    def _raise_default_tabs(self) -> None:
-        for key in DEFAULT_FRONT_TABS:
-            if key in self.docks:
-                self.docks[key].raise_()
-
-    def _size_docks(self) -> None:
-        """Default dock widths: the side columns as narrow as their panels allow, the curves the rest."""
-        wanted = {"controls": 300, "drawing": max(440, self.width() // 3)}
-        docks = [self.docks[k] for k in wanted if k in self.docks]
-        widths = [wanted[k] for k in wanted if k in self.docks]
-        self.resizeDocks(docks, widths, Qt.Horizontal)
-        if "controls" in self.docks and "progress" in self.docks:
-            # Controls get what they ask for (up to 60% of the column); the progress panel the rest.
-            wanted = self.panel("controls").sizeHint().height() + 30
-            column = self.height() - 120
-            top = max(200, min(wanted, int(column * 0.6)))
-            docks = [self.docks["controls"], self.docks["progress"]]
-            self.resizeDocks(docks, [top, max(column - top, 150)], Qt.Vertical)
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if not self._layout_restored and not getattr(self, "_sized_once", False):
-            self._sized_once = True
-            self._size_docks()
-
-    def _install_panel(self, spec: PanelSpec) -> None:
-        try:
-            widget = spec.factory(self)
-        except Exception as exc:  # one broken view must not keep the lab from opening
-            self.panel_errors[spec.key] = f"{describe_exception(exc)}\n{traceback.format_exc()}"
-            self.show_error(
-                f"The {spec.title} panel could not be built: {describe_exception(exc)}",
-                traceback.format_exc(),
-            )
-            return
-        self.add_panel(
-            spec.key,
-            spec.title,
-            widget,
-            spec.area,
-            tabify_with=spec.tabify_with,
-            below=spec.below,
-            visible=spec.visible,
-            scroll=spec.scroll,
-        )
-
-    # -- menus, toolbar, status bar ----------------------------------------------------------------
     def _build_menus_and_toolbar(self) -> None:
         a = self.actions
         menu = self.menuBar()
@@ -380,7 +228,10 @@ class MainWindow(QMainWindow):
         train_menu.addAction(a["reset"])
 
         view_menu = menu.addMenu("&View")
-        self.panels_menu = view_menu.addMenu("&Panels")
+        for spec in self.workspace_specs.values():
+            view_menu.addAction(a[f"workspace_{spec.key}"])
+        view_menu.addSeparator()
+        view_menu.addAction(a["lesson"])
         theme_menu = view_menu.addMenu("T&heme")
         self.theme_group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
@@ -401,22 +252,31 @@ class MainWindow(QMainWindow):
 
         toolbar = QToolBar("Training")
         toolbar.setObjectName("toolbar-training")
+        toolbar.setMovable(False)
+        toolbar.setFloatable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
         for key in ("start", "pause", "step", "step_epoch", "stop", "reset"):
             toolbar.addAction(a[key])
         toolbar.addSeparator()
-        toolbar.addAction(a["open_checkpoint"])
-        toolbar.addAction(a["save_checkpoint"])
+        self.run_summary = QLabel()
+        self.run_summary.setObjectName("RunSummary")
+        self.run_summary.setToolTip("Where the current run is (details in Train > Progress).")
+        self.run_summary.setMinimumWidth(10)
+        toolbar.addWidget(self.run_summary)
         self.addToolBar(Qt.TopToolBarArea, toolbar)
         self.toolbar = toolbar
-        self.panels_menu.addAction(toolbar.toggleViewAction())
+        for button in toolbar.findChildren(QToolButton):
+            button.setFocusPolicy(Qt.NoFocus)  # Space must stay the window's pause key
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
+        self.status_network = QLabel()
+        self.status_network.setToolTip("Which weights the views are showing.")
         self.status_dataset = QLabel()
         self.status_dataset.setToolTip("The dataset the next run trains on.")
         self.status_run = QLabel()
         self.status_run.setToolTip("What training is doing.")
+        bar.addPermanentWidget(self.status_network)
         bar.addPermanentWidget(self.status_dataset)
         bar.addPermanentWidget(self.status_run)
 
@@ -440,6 +300,7 @@ class MainWindow(QMainWindow):
         a["reset_layout"].triggered.connect(self.reset_layout)
         a["shortcuts"].triggered.connect(self.show_shortcuts)
         a["about"].triggered.connect(self.show_about)
+        a["lesson"].triggered.connect(lambda: self.set_lesson_visible(not self.lesson.isVisible()))
 
         c.snapshot.connect(self._on_snapshot)
         c.failed.connect(self._on_run_failed)
@@ -449,10 +310,179 @@ class MainWindow(QMainWindow):
         s.themeChanged.connect(self._apply_theme)
         s.runStateChanged.connect(lambda _: self._update_actions())
         s.dataStatusChanged.connect(self._update_data_status)
+        s.inspectorChanged.connect(lambda _: self._update_network_status())
         s.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         s.buildRequested.connect(self.build_spec)
         self.data.loaded.connect(self._on_data_loaded)
-        self.data.failed.connect(self.show_error)
+        self.data.failed.connect(lambda message, details: self.show_error(message, details, topic="data"))
+        QApplication.instance().focusChanged.connect(self._on_focus_changed)
+
+    # -- workspaces and views ----------------------------------------------------------------------
+    def show_workspace(self, key: str) -> QWidget:
+        if key not in self.workspace_specs:
+            raise KeyError(f"no workspace called {key!r}")
+        widget = self._build_workspace(key)
+        self.stack.setCurrentWidget(widget)
+        self.current_workspace = key
+        self.mode_bar.set_current(key)
+        return widget
+
+    def _build_workspace(self, key: str) -> QWidget:
+        if key in self._workspaces:
+            return self._workspaces[key]
+        spec = self.workspace_specs[key]
+        splitter = QSplitter(Qt.Horizontal)
+        splitter.setObjectName(f"workspace-{key}")
+        splitter.setChildrenCollapsible(False)
+        self._workspaces[key] = splitter
+        self._splitters[key] = splitter
+        self.stack.addWidget(splitter)
+        for slot in spec.slots:
+            frames = [frame for frame in (self._make_frame(v) for v in slot.views) if frame is not None]
+            if len(frames) == 1:
+                holder: QWidget = frames[0]
+            else:
+                holder = QTabWidget()
+                holder.setObjectName(f"tabs-{'-'.join(slot.views)}")
+                holder.setDocumentMode(True)
+                holder.tabBar().setExpanding(False)
+                for frame in frames:
+                    frame.set_in_tab(True)
+                    self._tab_of[frame.key] = (holder, holder.addTab(frame, self.view_specs[frame.key].title))
+            holder.setMinimumWidth(slot.min_width)
+            splitter.addWidget(holder)
+        for i, slot in enumerate(spec.slots):
+            splitter.setStretchFactor(i, slot.width)
+        sizes = self.remembered.layout.get(key)
+        valid = isinstance(sizes, list) and len(sizes) == splitter.count()
+        if valid and all(isinstance(v, int) and 0 <= v < 100_000 for v in sizes):
+            splitter.setSizes(sizes)
+        else:
+            splitter.setSizes([slot.width for slot in spec.slots])
+        return splitter
+
+    def _make_frame(self, key: str) -> ViewFrame | None:
+        spec = self.view_specs.get(key)
+        if spec is None:
+            return None
+        try:
+            view = spec.factory(self)
+        except Exception as exc:  # one broken view must not keep the lab from opening
+            self.view_errors[key] = f"{describe_exception(exc)}\n{traceback.format_exc()}"
+            self.show_error(
+                f"The {spec.title} view could not be built: {describe_exception(exc)}",
+                traceback.format_exc(),
+            )
+            return None
+        self._views[key] = view
+        content: QWidget = view
+        if spec.scroll:
+            area = QScrollArea()
+            area.setObjectName(f"scroll-{key}")
+            area.setWidgetResizable(True)
+            area.setFrameShape(QFrame.NoFrame)
+            area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+            area.setWidget(view)
+            # Scroll only up and down: the column keeps the form's own width, so nothing is cut off.
+            bar = area.verticalScrollBar().sizeHint().width()
+            area.setMinimumWidth(view.minimumSizeHint().width() + bar + 2)
+            content = area
+        frame = ViewFrame(key, spec.title, spec.about, spec.help, content)
+        self._frames[key] = frame
+        return frame
+
+    def view(self, key: str, build: bool = True) -> QWidget | None:
+        """The view called ``key`` (built with its workspace the first time, unless ``build`` is False)."""
+        if key not in self._views and build:
+            workspace = workspace_of(key, tuple(self.workspace_specs.values()))
+            if workspace is not None and workspace.key not in self._workspaces:
+                self._build_workspace(workspace.key)
+        return self._views.get(key)
+
+    panel = view  # the name the views' tests and the self-test use
+
+    def frame(self, key: str) -> ViewFrame | None:
+        self.view(key)
+        return self._frames.get(key)
+
+    def show_view(self, key: str) -> QWidget | None:
+        view = self.view(key)
+        workspace = workspace_of(key, tuple(self.workspace_specs.values()))
+        if view is None or workspace is None:
+            return view
+        self.show_workspace(workspace.key)
+        if key in self._tab_of:
+            tabs, index = self._tab_of[key]
+            tabs.setCurrentIndex(index)
+        return view
+
+    show_panel = show_view
+
+    def built_views(self) -> dict[str, QWidget]:
+        return dict(self._views)
+
+    @property
+    def curves(self):
+        return self.view("curves")
+
+    def look_inside_test_image(self, index: int) -> None:
+        """A test image onto the drawing pad and into the feature maps (from Predictions)."""
+        for key in ("drawing", "feature_maps"):
+            view = self.view(key)
+            if view is not None:
+                view.show_test_image(index)
+        self.show_view("drawing")
+
+    # -- the lesson --------------------------------------------------------------------------------
+    def set_lesson_visible(self, visible: bool) -> None:
+        visible = bool(visible)
+        self.lesson.setVisible(visible)
+        if self.lesson_button.isChecked() != visible:
+            self.lesson_button.setChecked(visible)
+        if visible:
+            total = max(self.body.width(), 1)
+            self.body.setSizes([max(total - LESSON_WIDTH, 1), LESSON_WIDTH])
+
+    # -- size --------------------------------------------------------------------------------------
+    def _fitting_size(self, wanted: QSize) -> QSize:
+        """``wanted``, shrunk to the screen's free area less room for a window manager's frame."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return wanted
+        free = screen.availableGeometry()
+        return QSize(min(wanted.width(), free.width() - 8), min(wanted.height(), free.height() - 40))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            # The frame's size is known only once a window manager has framed the window.
+            QTimer.singleShot(150, self.fit_to_screen)
+
+    def fit_to_screen(self) -> None:
+        """Shrink and move the window so that all of it, frame included, lies on its screen."""
+        screen = self.screen()
+        if screen is None:
+            return
+        free = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
+        width = min(self.width(), free.width() - extra_w)
+        height = min(self.height(), free.height() - extra_h)
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        frame = self.frameGeometry()
+        x = min(max(frame.x(), free.x()), free.right() - frame.width() + 1)
+        y = min(max(frame.y(), free.y()), free.bottom() - frame.height() + 1)
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
+
+    def reset_layout(self) -> None:
+        """Every workspace's columns back to their default widths; the window back to fit the screen."""
+        for key, splitter in self._splitters.items():
+            splitter.setSizes([slot.width for slot in self.workspace_specs[key].slots])
+        self.resize(self._fitting_size(DEFAULT_SIZE))
+        self.fit_to_screen()
 
     # -- training commands -------------------------------------------------------------------------
     def start_training(self) -> bool:
@@ -487,27 +517,45 @@ class MainWindow(QMainWindow):
         self._start_when_loaded = None
         self.controller.stop()
 
-    def reset(self) -> None:
+    def _may_discard(self, doing: str) -> bool:
+        """Ask before an action drops a trained network from the views (True: go ahead)."""
+        what = self.state.trained_description()
+        if not what:
+            return True
+        kept = (
+            " It stays in Compare, where you can load it again."
+            if self.run_store is not None and self.state.run_id is not None
+            else ""
+        )
+        return self.confirm(f"{doing} replaces the trained network ({what}).{kept} Go ahead?")
+
+    def reset(self) -> bool:
         """Stop any run, clear the dashboard, and go back to fresh weights from the seed."""
+        if not self._may_discard("Reset"):
+            return False
         self._start_when_loaded = None
         self.controller.discard()
         self.state.clear_run()
-        self.statusBar().showMessage("Reset: the network has fresh weights.", 5000)
+        self.statusBar().showMessage("Reset: the network has fresh, untrained weights.", 5000)
+        return True
 
     def build_spec(self, spec: NetSpec) -> bool:
-        """Use a new network (from the editor). Asks first if a run is going; returns whether it was built."""
-        if self.controller.is_running() and not self.confirm(
-            "A training run is going. Stop it and build the new network with fresh weights?"
-        ):
-            return False
+        """Use a new network (from the editor). Asks first if that discards a trained network."""
         try:
-            spec.validate(num_classes=len(self.state.class_names))
-        except SpecError as exc:
-            self.show_error(f"This network cannot be built: {exc}")
+            self.state.check_spec_fits(spec, num_classes=len(self.state.class_names))
+        except (SpecError, ValueError, MemoryError) as exc:
+            self.show_error(f"This network cannot be built: {describe_exception(exc)}", topic="build")
+            return False
+        if not self._may_discard("Building this network"):
             return False
         self.controller.discard()
-        self.state.set_spec(spec)
+        try:
+            self.state.set_spec(spec)
+        except (SpecError, ValueError, MemoryError) as exc:
+            self.show_error(f"This network cannot be built: {describe_exception(exc)}", topic="build")
+            return False
         self.state.clear_run()
+        self.banner.clear("build")
         self.statusBar().showMessage(f"Built a new network with {spec.num_params():,} parameters.", 5000)
         return True
 
@@ -521,27 +569,29 @@ class MainWindow(QMainWindow):
                 return True
             self.show_error(
                 f"There is no data to train on: {DATASETS[self.state.dataset_name].title} is not available. "
-                "Download it, choose a folder that holds it, or use the synthetic digits (Data menu or the "
-                "Dataset panel).",
+                "Download it, choose a folder that holds it, or use the synthetic digits (Data).",
                 level="warn",
+                topic="data",
             )
-            self.show_panel("dataset")
+            self.show_view("dataset")
             return False
         config = self.state.config.replace(dataset=dataset.name)
         checkpoint = self.state.checkpoint
         try:
             session = self.controller.start(config, dataset, checkpoint, first=first)
-        except (ConfigError, SpecError, DataError, ValueError, KeyError) as exc:
-            self.show_error(f"Training could not start: {describe_exception(exc)}", traceback.format_exc())
+        except START_ERRORS as exc:
+            message = f"Training could not start: {describe_exception(exc)}"
+            self.show_error(message, traceback.format_exc(), topic="training")
             self.state.set_run_state("failed", describe_exception(exc))
             return False
-        self.banner.hide()
+        self.banner.clear("training")
         self.state.start_run(session.run_id)
         if first in ("step", "pause"):
             self.state.set_run_state("paused")
         return True
 
     def _on_data_loaded(self, dataset) -> None:
+        self.banner.clear("data")
         pending, self._start_when_loaded = self._start_when_loaded, None
         if pending is not None:
             self._begin_run(pending)
@@ -553,7 +603,7 @@ class MainWindow(QMainWindow):
         if snapshot.event in RUN_EVENTS_TO_STATE:
             self.state.set_run_state(RUN_EVENTS_TO_STATE[snapshot.event], snapshot.message)
             if snapshot.event == "diverged":
-                self.show_error(snapshot.message, level="warn")
+                self.show_error(snapshot.message, level="warn", topic="training")
         elif snapshot.paused:
             self.state.set_run_state("paused")
         else:
@@ -562,7 +612,7 @@ class MainWindow(QMainWindow):
 
     def _on_run_failed(self, message: str, details: str) -> None:
         self.state.set_run_state("failed", f"Training stopped with an error: {message}")
-        self.show_error(f"Training stopped with an error: {message}", details)
+        self.show_error(f"Training stopped with an error: {message}", details, topic="training")
 
     def _on_run_ended(self, session: TrainingSession) -> None:
         if self.state.run_state in ("running", "paused", "loading"):
@@ -573,28 +623,72 @@ class MainWindow(QMainWindow):
         try:
             self.controller.set_live(**changes)
         except ConfigError as exc:
-            self.show_error(str(exc), level="warn")
+            self.show_error(str(exc), level="warn", topic="settings")
 
+    # -- what the controls say ---------------------------------------------------------------------
     def _update_actions(self) -> None:
         a = self.actions
         active = self.controller.is_running()
         paused = self.controller.is_paused()
-        a["start"].setEnabled(not active or paused)
-        a["start"].setText("&Resume" if active and paused else "&Start")
+        seed = self.state.config.seed
+        a["start"].setEnabled(not active)
+        if active:
+            a["start"].setText("&Start")
+            start_tip = (
+                "A run is paused: Resume (Space) goes on with it; Stop ends it before a new one can start."
+                if paused
+                else "A run is going: Stop it (Esc) before starting a new one."
+            )
+        elif self.state.checkpoint is not None:
+            a["start"].setText("&Continue")
+            start_tip = "Continue training the loaded network from where it was saved (Ctrl+Enter)."
+        elif self.state.snapshot is not None:
+            a["start"].setText("&Start new run")
+            start_tip = (
+                f"Start a new run from fresh random weights (seed {seed}) with the current settings; "
+                "the last run stays in Compare (Ctrl+Enter)."
+            )
+        else:
+            a["start"].setText("&Start")
+            start_tip = (
+                f"Train the network from fresh random weights (seed {seed}) with the current settings "
+                "(Ctrl+Enter)."
+            )
+        a["start"].setToolTip(start_tip)
         a["pause"].setEnabled(active)
-        a["pause"].setText("Resume" if paused else "&Pause")
+        a["pause"].setText("&Resume" if paused else "&Pause")
+        a["pause"].setToolTip(
+            "Go on training from where the run paused (Space)."
+            if paused
+            else "Pause training between two steps; the views keep the latest state (Space)."
+        )
         a["pause"].setIcon(self.style().standardIcon(QStyle.SP_MediaPlay if paused else QStyle.SP_MediaPause))
         a["stop"].setEnabled(active)
         a["step"].setEnabled(not active or paused)
+        a["step"].setToolTip(
+            "Train exactly one more batch, then pause again (S)."
+            if paused
+            else "Start a run that trains exactly one batch and then pauses (S)."
+        )
         a["step_epoch"].setEnabled(not active or paused)
+        a["step_epoch"].setToolTip(
+            "Train to the end of this epoch, measure the test set, then pause (E)."
+            if paused
+            else "Start a run that trains one epoch, measures the test set, then pauses (E)."
+        )
         self._update_run_status(self.state.snapshot)
 
     def _update_run_status(self, snapshot: Snapshot | None) -> None:
         words = STATE_WORDS.get(self.state.run_state, self.state.run_state)
+        summary = words
         if snapshot is not None and self.state.run_state in ("running", "paused"):
             epoch = min(snapshot.epoch + 1, snapshot.epochs)
             words += f": epoch {epoch}/{snapshot.epochs}, step {snapshot.step:,}"
+            summary = f"{words}" + (
+                f" · test {snapshot.test_accuracy:.1%}" if snapshot.test_accuracy is not None else ""
+            )
         self.status_run.setText(words)
+        self.run_summary.setText(f"  {summary}  ")
         self.setWindowTitle(f"cnnlab - {self.status_dataset.text() or 'no data'} - {words}")
 
     def _update_data_status(self) -> None:
@@ -613,11 +707,14 @@ class MainWindow(QMainWindow):
             action.setChecked(True)
         self._update_run_status(s.snapshot)
 
+    def _update_network_status(self) -> None:
+        self.status_network.setText(f"Network: {self.state.inspector_description()}")
+
     # -- messages ----------------------------------------------------------------------------------
-    def show_error(self, message: str, details: str = "", level: str = "error") -> None:
+    def show_error(self, message: str, details: str = "", level: str = "error", topic: str = "") -> None:
         """Show a readable message in the window (never a modal dialog: training goes on)."""
         self.last_error = message
-        self.banner.show_message(message, details, level)
+        self.banner.show_message(message, details, level, topic)
         self.statusBar().showMessage(message.splitlines()[0], 10_000)
 
     def _confirm_with_dialog(self, question: str) -> bool:
@@ -631,28 +728,28 @@ class MainWindow(QMainWindow):
             self.open_checkpoint_file(path)
 
     def open_checkpoint_file(self, path: str | Path) -> bool:
-        try:
-            checkpoint = load_checkpoint(path)
-        except (CheckpointError, OSError) as exc:
-            self.show_error(f"Could not open the checkpoint: {describe_exception(exc)}")
-            return False
-        return self.use_checkpoint(checkpoint, Path(path).name)
+        return self.checkpoints.open_file(path)
 
     def use_checkpoint(self, checkpoint: Checkpoint, name: str) -> bool:
         """Use a saved network (a file, or a past run's): the views show it, Start continues from it."""
+        try:
+            self.state.check_spec_fits(checkpoint.spec)
+        except (SpecError, ValueError, MemoryError) as exc:
+            message = f"The saved network cannot be built: {describe_exception(exc)}"
+            self.show_error(message, topic="checkpoint")
+            return False
         if self.controller.is_running() and not self.confirm(
             "A training run is going. Stop it and load the saved network?"
         ):
             return False
-        try:
-            checkpoint.spec.validate()
-        except SpecError as exc:
-            self.show_error(f"The saved network cannot be built: {exc}")
+        if not self.controller.is_running() and not self._may_discard("Loading a saved network"):
             return False
         self.controller.discard()
-        self.state.set_checkpoint(checkpoint)
-        self.state.set_run_state("idle", f"Loaded {name}. Start continues training from it.")
+        self.state.set_checkpoint(checkpoint, name)
+        self.state.set_run_state("idle", f"Loaded {name}. Continue trains it further.")
+        self.banner.clear("checkpoint")
         self.statusBar().showMessage(f"Loaded {name}", 8000)
+        self._update_actions()
         return True
 
     def save_checkpoint(self) -> None:
@@ -663,47 +760,7 @@ class MainWindow(QMainWindow):
             self.save_checkpoint_file(path)
 
     def save_checkpoint_file(self, path: str | Path) -> bool:
-        """Save the network: from the training thread between two steps when a run is going."""
-        path = Path(path)
-        session = self.controller.session
-        try:
-            if session is not None and self.controller.is_running():
-                future = session.request_checkpoint(path)
-                self._poll_checkpoint(future, path)
-                return True
-            last = self.controller.last_session
-            if last is not None and self.state.run_id == last.run_id:
-                last.save_checkpoint(path)  # its thread has ended: the session is idle
-            else:
-                network = self.state.inspector()
-                if network is None:
-                    raise ValueError("there is no network to save")
-                meta = {"config": self.state.config.to_dict(), "class_names": list(self.state.class_names)}
-                save_checkpoint(path, network, metadata=meta)
-        except (CheckpointError, OSError, ValueError) as exc:
-            self.show_error(f"Could not save the checkpoint: {describe_exception(exc)}")
-            return False
-        self.statusBar().showMessage(f"Saved checkpoint {path}", 8000)
-        return True
-
-    def _poll_checkpoint(self, future, path: Path) -> None:
-        timer = QTimer(self)
-        timer.setInterval(50)
-
-        def check() -> None:
-            if not future.done():
-                return
-            timer.stop()
-            self._checkpoint_polls[:] = [p for p in self._checkpoint_polls if p[2] is not timer]
-            error = future.exception()
-            if error is not None:
-                self.show_error(f"Could not save the checkpoint: {describe_exception(error)}")
-            else:
-                self.statusBar().showMessage(f"Saved checkpoint {future.result()}", 8000)
-
-        timer.timeout.connect(check)
-        timer.start()
-        self._checkpoint_polls.append((future, path, timer))
+        return self.checkpoints.save_file(path)
 
     def export_plots(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -731,96 +788,17 @@ class MainWindow(QMainWindow):
             apply_theme(app, theme)
         self.theme_actions[theme.name].setChecked(True)
 
-    def reset_layout(self) -> None:
-        self.restoreState(self._default_layout, LAYOUT_VERSION)
-        for dock in self.docks.values():
-            dock.show()
-        self._raise_default_tabs()
-        self._size_docks()
-        self._fix_tab_bars()
-
-    def show_shortcuts(self) -> QDialog:
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Keyboard shortcuts")
-        layout = QVBoxLayout(dialog)
-        rows = shortcut_rows()
-        table = QTableWidget(len(rows), 3)
-        table.setHorizontalHeaderLabels(["Keys", "Command", "What it does"])
-        for r, row in enumerate(rows):
-            for c, text in enumerate(row):
-                table.setItem(r, c, QTableWidgetItem(text))
-        table.verticalHeader().hide()
-        table.setEditTriggers(QTableWidget.NoEditTriggers)
-        table.setWordWrap(True)
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.Stretch)
-        table.resizeRowsToContents()
-        note = QLabel(
-            "Single-key shortcuts work while no text field has the keyboard focus. Esc in the drawing pad "
-            "clears the pad."
-        )
-        note.setWordWrap(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.Close)
-        buttons.rejected.connect(dialog.close)
-        layout.addWidget(table)
-        layout.addWidget(note)
-        layout.addWidget(buttons)
-        dialog.resize(760, 460)
-        dialog.show()
+    def show_shortcuts(self):
+        dialog, self.shortcuts_table = shortcuts_dialog(self)
         self._dialogs.append(dialog)
-        self.shortcuts_table = table
         return dialog
 
     def show_about(self) -> QMessageBox:
-        text = (
-            f"<b>cnnlab {__version__}</b><br>A desktop lab for watching a convolutional network written "
-            "from scratch in NumPy learn to read digits.<br><br>MNIST: Yann LeCun, Corinna Cortes and "
-            "Christopher J. C. Burges (CC BY-SA 3.0). Fashion-MNIST: Zalando SE (MIT).<br>"
-            "Built with PySide6 (Qt) and pyqtgraph."
-        )
-        box = QMessageBox(QMessageBox.Information, "About cnnlab", text, QMessageBox.Close, self)
-        box.open()
+        box = about_box(self)
         self._dialogs.append(box)
         return box
 
-    # -- settings ----------------------------------------------------------------------------------
-    def _restore_settings_early(self) -> None:
-        """Theme, training settings and data choice: what the panels need before they are built."""
-        s = self.settings
-        theme = str(s.value("view/theme", "light"))
-        if theme in THEME_NAMES:
-            self.state.set_theme(theme)
-        text = s.value("train/config")
-        if text:
-            # Settings from another version may not fit: the defaults are a good start then.
-            with contextlib.suppress(ConfigError, SpecError, ValueError, TypeError, KeyError):
-                self.state.set_config(TrainConfig.from_json(str(text)))
-        name = str(s.value("data/name", self.state.config.dataset))
-        if name in DATASETS:
-            self.state.dataset_name = name
-        folder = s.value("data/dir", "")
-        self.state.data_dir = str(folder) if folder else None
-
-    def _restore_layout(self) -> None:
-        geometry = self.settings.value("window/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        layout = self.settings.value("window/state")
-        if isinstance(layout, QByteArray) and not layout.isEmpty():
-            self._layout_restored = self.restoreState(layout, LAYOUT_VERSION)
-
-    def save_settings(self) -> None:
-        s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState(LAYOUT_VERSION))
-        s.setValue("view/theme", self.state.theme.name)
-        s.setValue("train/config", self.state.config.to_json(indent=None))
-        s.setValue("data/name", self.state.dataset_name)
-        s.setValue("data/dir", self.state.data_dir or "")
-        s.sync()
-
+    # -- keyboard ----------------------------------------------------------------------------------
     def keyPressEvent(self, event) -> None:
         # Keys no focused widget wanted arrive here (see actions.Command.soft_keys).
         command = soft_key_commands().get(event.key()) if event.modifiers() == Qt.NoModifier else None
@@ -830,16 +808,55 @@ class MainWindow(QMainWindow):
             return
         super().keyPressEvent(event)
 
+    def _on_focus_changed(self, old: QWidget | None, new: QWidget | None) -> None:
+        # A number or text field keeps the focus after Enter, and then swallows Space, S and E; Enter
+        # there means "done typing", so the field hands the keyboard back to the window.
+        if isinstance(new, (QAbstractSpinBox, QLineEdit)) and self.isAncestorOf(new):
+            editor = new if isinstance(new, QLineEdit) else new.findChild(QLineEdit)
+            if editor is not None and not editor.property("cnnlab_done_typing"):
+                editor.setProperty("cnnlab_done_typing", True)
+                editor.returnPressed.connect(self._done_typing)
+
+    def _done_typing(self) -> None:
+        self.stack.currentWidget().setFocus(Qt.OtherFocusReason)
+
+    # -- settings ----------------------------------------------------------------------------------
+    def _apply_remembered_early(self) -> None:
+        """Theme, training settings and data choice: what the views need before they are built."""
+        r = self.remembered
+        self.state.set_theme(r.theme)
+        if r.config is not None:
+            self.state.set_config(r.config)
+        if r.dataset is not None:
+            self.state.dataset_name = r.dataset
+        self.state.data_dir = r.data_dir
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("app/started", True)
+        s.setValue("window/geometry", self.saveGeometry())
+        layout = {key: splitter.sizes() for key, splitter in self._splitters.items()}
+        s.setValue("window/layout", json.dumps(layout))
+        s.setValue("window/workspace", self.current_workspace)
+        s.setValue("lesson/shown", self.lesson.isVisible())
+        s.setValue("lesson/step", self.lesson.index)
+        s.setValue("view/theme", self.state.theme.name)
+        s.setValue("train/config", self.state.config.to_json(indent=None))
+        s.setValue("data/name", self.state.dataset_name)
+        s.setValue("data/dir", self.state.data_dir or "")
+        s.sync()
+
     # -- closing -----------------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop training and background work and wait for their threads."""
         self._start_when_loaded = None
-        for _, _, timer in self._checkpoint_polls:
-            timer.stop()
+        self.lesson_actions.shutdown()
         self.controller.shutdown()
         self.data.shutdown()
+        self.state.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
         self.shutdown()
         super().closeEvent(event)
+

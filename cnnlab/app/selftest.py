@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QEventLoop, QPointF, QRectF, QSettings, Qt, qVersion
-from PySide6.QtGui import QFontDatabase, QImage, QMouseEvent
+from PySide6.QtGui import QFontDatabase, QFontInfo, QFontMetrics, QImage, QMouseEvent, QPainter
 from PySide6.QtWidgets import QApplication, QWidget
 
 from cnnlab import __version__
@@ -66,13 +66,22 @@ class SelfTest:
         return f"cnnlab {__version__}, Qt {qVersion()}, platform '{self.app.platformName()}'"
 
     def fonts(self) -> str:
-        families = QFontDatabase.families()
-        if not families:
-            raise RuntimeError(
-                "no fonts found: every text would render as empty boxes (install fontconfig and a font, "
-                "e.g. fonts-dejavu-core)"
-            )
-        return f"{len(families)} families (e.g. {', '.join(families[:3])})"
+        # fontconfig always lists its generic names, even with no font file installed; only a glyph
+        # that really renders proves that text will be readable.
+        missing = (
+            "no usable font: every text would render as empty boxes (install fontconfig and a font, "
+            "e.g. fonts-dejavu-core)"
+        )
+        font = QApplication.font()
+        family = QFontInfo(font).family()
+        if not family or not QFontDatabase.families():
+            raise RuntimeError(missing)
+        if not QFontMetrics(font).inFont("A"):
+            raise RuntimeError(f"{missing}; the font {family!r} has no glyph for 'A'")
+        shapes = {letter: render_text(letter, font) for letter in "AB"}
+        if not shapes["A"].any() or np.array_equal(shapes["A"], shapes["B"]):
+            raise RuntimeError(f"{missing}; 'A' and 'B' render alike in {family!r}")
+        return f"{family!r} renders real glyphs ({len(QFontDatabase.families())} families)"
 
     def assets(self) -> str:
         style = asset("styles", "base.qss").read_text(encoding="utf-8")
@@ -91,6 +100,9 @@ class SelfTest:
         self.window = MainWindow(
             settings, load_data=False, synthetic_size=(3_000, 500), run_store=runs, data_dir=self.data_dir
         )
+        # The self-test answers the window's questions itself ("replace the trained network?"): a modal
+        # dialog nobody can see would stop it.
+        self.window.confirm = lambda question: True
         self.window.show()
         if not self.wait_until(self.window.isVisible, 10):
             raise RuntimeError("the window did not show")
@@ -99,9 +111,10 @@ class SelfTest:
             key for key in ("controls", "progress", "dataset", "drawing") if self.window.panel(key) is None
         ]
         if missing:
-            problems = "; ".join(self.window.panel_errors.get(k, "missing").splitlines()[0] for k in missing)
+            problems = "; ".join(self.window.view_errors.get(k, "missing").splitlines()[0] for k in missing)
             raise RuntimeError(f"panels not built: {', '.join(missing)} ({problems})")
-        return f"{self.window.width()}x{self.window.height()} with {len(self.window.docks)} panels"
+        views = len(self.window.built_views())
+        return f"{self.window.width()}x{self.window.height()}, {views} views built so far"
 
     def load_data(self) -> str:
         from cnnlab.data import resolve
@@ -215,6 +228,20 @@ class SelfTest:
         self.out(f"self-test: {passed} of {len(self.results)} checks passed" + ("" if ok else " - FAILED"))
         self._tmp.cleanup()
         return 0 if ok else 1
+
+
+def render_text(text: str, font) -> np.ndarray:
+    """``text`` drawn black on white in ``font``: uint8 (32, 32), 0 = ink."""
+    image = QImage(32, 32, QImage.Format.Format_Grayscale8)
+    image.fill(255)
+    painter = QPainter(image)
+    painter.setFont(font)
+    painter.setPen(Qt.black)
+    painter.drawText(QRectF(0, 0, 32, 32), Qt.AlignCenter, text)
+    painter.end()
+    stride = image.bytesPerLine()
+    pixels = np.frombuffer(image.constBits(), dtype=np.uint8, count=stride * 32).reshape(32, stride)[:, :32]
+    return 255 - pixels
 
 
 def draw_stroke(widget: QWidget, points: list[tuple[float, float]], steps: int = 12) -> None:

@@ -21,13 +21,15 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from cnnlab.app.theme import THEME_NAMES, Theme, get_theme
 from cnnlab.data import DATASETS, Dataset, Resolution
-from cnnlab.engine import PRESET_NAMES, Checkpoint, NetSpec, Network, build, load_preset
+from cnnlab.engine import PRESET_NAMES, Checkpoint, NetSpec, Network, SpecError, build, load_preset
 from cnnlab.training import LIVE_SETTINGS, Snapshot, TrainConfig
 
 # Events after which the inspector is brought up to date at once rather than at the throttled pace.
 SETTLED_EVENTS = frozenset({"started", "paused", "epoch_end", "finished", "stopped", "diverged"})
 
 INSPECTOR_INTERVAL_MS = 500
+
+MAX_PARAMS = 50_000_000
 
 RUN_STATES = ("idle", "loading", "running", "paused", "finished", "stopped", "diverged", "failed")
 
@@ -80,6 +82,7 @@ class AppState(QObject):
         self.run_state = "idle"
         self.run_message = ""
         self.checkpoint: Checkpoint | None = None  # loaded from a file; the next Start continues from it
+        self.checkpoint_name = ""
         self._theme = get_theme("light")
 
         self._inspector: Network | None = None
@@ -114,9 +117,19 @@ class AppState(QObject):
         self.set_config(self._config.replace(**changes))
 
     def set_spec(self, spec: NetSpec) -> None:
-        spec.validate()  # SpecError names the layer; nothing changes then
+        self.check_spec_fits(spec)  # SpecError names the layer; nothing changes then
         self.checkpoint = None
         self.update_config(spec=spec)
+
+    @staticmethod
+    def check_spec_fits(spec: NetSpec, num_classes: int | None = None) -> None:
+        """Raise ``SpecError`` (naming the layer) unless ``spec`` can be built within the engine's budget."""
+        infos = spec.validate(num_classes=num_classes)
+        params = sum(info.params for info in infos)
+        if params > MAX_PARAMS:
+            raise SpecError(
+                f"the network has {params:,} parameters, more than the lab's budget of {MAX_PARAMS:,}"
+            )
 
     def request_build(self, spec: NetSpec) -> None:
         """For the architecture editor: build ``spec`` (the window asks first if a run is going)."""
@@ -211,14 +224,16 @@ class AppState(QObject):
         self.snapshot = None
         self.run_id = None
         self.checkpoint = None
+        self.checkpoint_name = ""
         self.runChanged.emit(None)
         self.snapshotChanged.emit(None)
         self.set_run_state("idle")
         self._want_inspector(("fresh", self._config.seed, self._config.spec.to_json()), at_once=True)
 
-    def set_checkpoint(self, checkpoint: Checkpoint) -> None:
+    def set_checkpoint(self, checkpoint: Checkpoint, name: str = "") -> None:
         """A loaded checkpoint: its network goes to the inspector, its settings to the config."""
         self.checkpoint = checkpoint
+        self.checkpoint_name = name
         self.snapshot = None
         self.run_id = None
         self.runChanged.emit(None)
@@ -227,11 +242,53 @@ class AppState(QObject):
         config = self._config.replace(spec=checkpoint.spec)
         if isinstance(saved, dict):
             # Settings from another version may not fit: keep ours then, the network is what matters.
-            with contextlib.suppress(ValueError, TypeError, KeyError):
+            with contextlib.suppress(ValueError, TypeError, KeyError, RecursionError):
                 config = TrainConfig.from_dict({**saved, "spec": checkpoint.spec.to_dict()})
         self._config = config
         self.configChanged.emit(config)
         self._want_inspector(("checkpoint", id(checkpoint)), at_once=True)
+
+    # -- what the views are showing -----------------------------------------------------------------
+    @property
+    def trained_steps(self) -> int:
+        """Optimizer steps behind the weights the views show (0: fresh random weights)."""
+        if self.snapshot is not None:
+            return int(self.snapshot.step)
+        if self.checkpoint is not None:
+            meta = self.checkpoint.metadata
+            step = meta.get("step") if isinstance(meta, dict) else None
+            return int(step) if isinstance(step, int) and step > 0 else 1
+        return 0
+
+    @property
+    def is_untrained(self) -> bool:
+        return self.trained_steps == 0
+
+    def inspector_description(self) -> str:
+        """In a few words, whose weights the views show: untrained, a run's, or a checkpoint's."""
+        if self.checkpoint is not None and self.snapshot is None:
+            return f"loaded from {self.checkpoint_name}" if self.checkpoint_name else "loaded checkpoint"
+        if self.snapshot is None or self.snapshot.step == 0:
+            return f"untrained (random weights, seed {self._config.seed})"
+        snap = self.snapshot
+        words = f"trained {snap.step:,} steps"
+        if snap.test_accuracy is not None:
+            words += f", test {snap.test_accuracy:.1%}"
+        return words
+
+    def trained_description(self) -> str:
+        """What would be lost by replacing the network (empty when it is untrained)."""
+        if self.is_untrained:
+            return ""
+        return self.inspector_description()
+
+    def shutdown(self) -> None:
+        """End background work owned by the state (the shared test-set evaluator)."""
+        self._inspector_timer.stop()
+        for child in self.children():
+            stop = getattr(child, "shutdown", None)
+            if callable(stop):
+                stop()
 
     # -- the inspector network ---------------------------------------------------------------------
     def inspector(self) -> Network | None:
@@ -262,7 +319,7 @@ class AppState(QObject):
                 self._load_weights(self.checkpoint.spec, self.checkpoint.weights)
             else:
                 self._inspector = fresh_network(self._config)
-        except (ValueError, KeyError) as exc:  # a spec the engine refuses: views show nothing
+        except (ValueError, KeyError, MemoryError) as exc:  # a spec the engine refuses: views show nothing
             self._inspector = None
             self.message.emit(f"cannot build the network for the views: {exc}")
         self._inspector_source = wanted

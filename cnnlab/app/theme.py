@@ -134,7 +134,9 @@ def style_sheet(theme: Theme) -> str:
     for key, value in vars(theme).items():
         if isinstance(value, str):
             text = text.replace(f"@{key}@", value)
-    return text
+    # The check mark drawn on the accent colour: light on the light theme's blue, dark on the dark one's.
+    check = asset("icons", "check-white.png" if theme.name == "light" else "check-dark.png")
+    return text.replace("@check_image@", str(check).replace("\\", "/"))
 
 
 def apply_theme(app: QApplication, theme: Theme) -> None:

@@ -56,6 +56,9 @@ def make_lab(qtbot, settings: QSettings, dataset=None, quick: bool = False):
     runs = RunStore(Path(settings.fileName()).parent / "runs")
     window = MainWindow(settings, load_data=False, synthetic_size=(640, 128), run_store=runs)
     qtbot.addWidget(window)
+    # Questions ("discard the trained network?") are answered yes and kept, never shown as a dialog.
+    window.asked = []
+    window.confirm = lambda question: window.asked.append(question) is None
     if quick:
         window.state.update_config(epochs=30, held_out=64, eval_every=5)
         window.resize(1280, 800)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
-main_window = pytest.importorskip("cnnlab.app.main_window")
-panels = pytest.importorskip("cnnlab.app.panels")
-filters_view = pytest.importorskip("cnnlab.app.views.filters")
+from cnnlab.app import main_window
+from cnnlab.app.workspaces import Slot, WorkspaceSpec
+
+ONE_PLACE = (
+    WorkspaceSpec(
+        "both", "Both", "the editor beside the filters", (Slot(("editor",), 500), Slot(("filters",), 500))
+    ),
+)
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    chosen = [p for p in panels.default_panels() if p.key == "editor"]
-    chosen.append(panels.PanelSpec("filters", "Filters", lambda w: filters_view.FiltersView(w.state)))
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = main_window.MainWindow(settings, panels=chosen, load_data=False)
+    win = main_window.MainWindow(settings, workspaces=ONE_PLACE, load_data=False, run_store=None)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
@@ -25,7 +28,7 @@ def window(qtbot, tmp_path):
 
 def test_after_build_the_filter_grid_shows_the_new_filter_count(qtbot, window):
     editor, filters = window.panel("editor"), window.panel("filters")
-    assert editor is not None and filters is not None, window.panel_errors
+    assert editor is not None and filters is not None, window.view_errors
     filters.refresh()
     qtbot.waitUntil(lambda: filters.layer_grid("conv1").count == 8)
 

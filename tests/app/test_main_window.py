@@ -162,8 +162,7 @@ def test_starting_and_stopping_fifty_times_leaves_no_thread_running(qtbot, lab):
         lab.stop_training()
         qtbot.waitUntil(lambda: not lab.controller.is_running(), timeout=WAIT)
     wait_idle(qtbot, lab)
-    runs = lab.controller._others
-    assert all(run.thread.isFinished() for run in runs)
+    assert lab.controller.active_threads() == 0
     assert lab.state.run_state == "stopped"
 
 

@@ -44,7 +44,8 @@ def test_settings_round_trip(qtbot, lab_settings, restore_app_look):
     first.panel("controls")._on_preset()
     first.data.use_folder(str(Path("/nonexistent/data")))
     first.resize(1300, 760)
-    first.dock("norms").hide()
+    first.show_workspace("build")
+    first.set_lesson_visible(False)
     qtbot.waitUntil(lambda: not first.data.is_busy(), timeout=WAIT)
     first.close()
 
@@ -61,7 +62,8 @@ def test_settings_round_trip(qtbot, lab_settings, restore_app_look):
     )
     assert second.state.preset == "lenet5"
     assert second.state.data_dir == "/nonexistent/data"
-    assert second.dock("norms").isHidden()
+    assert second.current_workspace == "build" and second.mode_bar.buttons["build"].isChecked()
+    assert not second.lesson.isVisible()
     # The offscreen screen is 800x600, so Qt fits a restored width to the window's minimum; the height
     # (above the screen's, yet kept) and the saved bytes show the geometry went through.
     assert second.height() == 760

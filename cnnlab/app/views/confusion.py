@@ -26,11 +26,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPalette, QShowEvent
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from cnnlab.app.views.common import theme_colors
 from cnnlab.app.views.evaluation import Evaluation, TestEvaluator
 from cnnlab.app.widgets import colormaps
+from cnnlab.app.widgets.adaptive import AdaptiveSplitter
 from cnnlab.app.widgets.bars import ClassBars
 from cnnlab.app.widgets.image_grid import ImageGrid
 
@@ -79,10 +80,11 @@ class ConfusionView(QWidget):
         item.addItem(self._frame, ignoreBounds=True)
         item.getViewBox().setRange(QRectF(0, 0, 10, 10), padding=0.02)  # an empty 10x10 until evaluated
         self.plot.scene().sigMouseClicked.connect(self._on_click)
-        self.plot.setMinimumSize(280, 260)
+        self.plot.setMinimumSize(220, 220)
 
         self.bars = ClassBars(self, title="Accuracy per class (recall)")
-        self.bars.setMinimumWidth(220)
+        self.bars.setMinimumWidth(200)
+        self.bars.setMinimumHeight(180)
         self._cell_title = QLabel("Click a cell to see the images in it.")
         self._cell_title.setWordWrap(True)
         self._cell_title.setTextFormat(Qt.TextFormat.RichText)
@@ -91,8 +93,10 @@ class ConfusionView(QWidget):
         self._summary = QLabel(
             "No evaluation yet: the test set is classified when a network and data are there."
         )
+        self._summary.setWordWrap(True)
+        self._summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
-        top = QSplitter(Qt.Orientation.Horizontal)
+        top = AdaptiveSplitter(threshold=500)
         top.addWidget(self.plot)
         top.addWidget(self.bars)
         top.setStretchFactor(0, 3)

@@ -1,37 +1,30 @@
-"""The controls panel: the run's buttons and its hyperparameters.
+"""The settings panel: the next run's hyperparameters (the run's buttons are the window's toolbar).
 
-Buttons are the window's shared actions (same shortcut and tooltip as in the menu and toolbar). Each
-setting writes to the ``AppState`` config; settings that the session accepts mid-run (``LIVE_SETTINGS``)
+Each setting writes to the ``AppState`` config; settings that the session accepts mid-run (``LIVE_SETTINGS``)
 stay editable while a run goes and reach it through the state's ``liveSettingsChanged``; the others are
 locked until the run is stopped or reset, and say so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from PySide6.QtCore import QSignalBlocker, Qt
-from PySide6.QtGui import QAction
+from PySide6.QtCore import QSignalBlocker
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
-    QLabel,
-    QSizePolicy,
     QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from cnnlab.app.settings import RANGES
 from cnnlab.app.state import AppState, preset_of
+from cnnlab.app.widgets.view_frame import wrapping_label
 from cnnlab.engine import PRESET_NAMES, load_preset
 from cnnlab.training import ConfigError, TrainConfig
 
-BUTTONS = ("start", "pause", "step", "step_epoch", "stop", "reset")
 CUSTOM = "custom"
 
 PRESET_TITLES = {
@@ -55,36 +48,25 @@ TIPS = {
     "weight_decay": "Pulls every weight a little towards zero at each step, which fights overfitting.",
     "batch_size": "How many images are averaged into each gradient step.",
     "augment": "Randomly shift, rotate and scale the training images slightly, so the network generalises.",
+    "train_limit": "How many training images each epoch uses (the lesson used 1,000); 'all' uses the "
+    "whole training set.",
 }
+ALL_IMAGES = 0  # the training-set size spin box's "all" value
 LOCKED_TIP = " (Locked during a run: Stop or Reset to change it.)"
 
 
 class ControlsPanel(QWidget):
-    def __init__(
-        self, state: AppState, actions: Mapping[str, QAction], parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.setObjectName("ControlsPanel")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-
-        buttons = QGridLayout()
-        buttons.setSpacing(4)
-        self.buttons: dict[str, QToolButton] = {}
-        for i, key in enumerate(BUTTONS):
-            button = QToolButton()
-            button.setDefaultAction(actions[key])
-            button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-            button.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
-            button.setAutoRaise(False)
-            buttons.addWidget(button, i // 2, i % 2)
-            self.buttons[key] = button
-        layout.addLayout(buttons)
+        layout.setContentsMargins(6, 2, 6, 6)
 
         self.run_group = QGroupBox("Network and run")
         run_form = QFormLayout(self.run_group)
         run_form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        run_form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         self.preset = QComboBox()
         for name in (*PRESET_NAMES, CUSTOM):
             self.preset.addItem(PRESET_TITLES.get(name, name), name)
@@ -95,33 +77,40 @@ class ControlsPanel(QWidget):
         for name, title in SCHEDULE_TITLES.items():
             self.schedule.addItem(title, name)
         self.epochs = QSpinBox()
-        self.epochs.setRange(1, 200)
+        self.epochs.setRange(*(int(v) for v in RANGES["epochs"]))
         self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setRange(*(int(v) for v in RANGES["seed"]))
+        self.train_limit = QSpinBox()
+        self.train_limit.setRange(ALL_IMAGES, int(RANGES["train_limit"][1]))
+        self.train_limit.setSpecialValueText("all")
+        self.train_limit.setSingleStep(1000)
+        self.train_limit.setGroupSeparatorShown(True)
         run_form.addRow("Network", self.preset)
         run_form.addRow("Optimizer", self.optimizer)
         run_form.addRow("LR schedule", self.schedule)
         run_form.addRow("Epochs", self.epochs)
+        run_form.addRow("Training images", self.train_limit)
         run_form.addRow("Seed", self.seed)
         layout.addWidget(self.run_group)
 
         self.live_group = QGroupBox("Live settings")
         live_form = QFormLayout(self.live_group)
         live_form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        live_form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
-        self.lr.setRange(1e-5, 10.0)
+        self.lr.setRange(*RANGES["lr"])
         self.lr.setStepType(QDoubleSpinBox.AdaptiveDecimalStepType)
         self.momentum = QDoubleSpinBox()
         self.momentum.setDecimals(3)
-        self.momentum.setRange(0.0, 0.999)
+        self.momentum.setRange(*RANGES["momentum"])
         self.momentum.setSingleStep(0.05)
         self.weight_decay = QDoubleSpinBox()
         self.weight_decay.setDecimals(5)
-        self.weight_decay.setRange(0.0, 1.0)
+        self.weight_decay.setRange(*RANGES["weight_decay"])
         self.weight_decay.setStepType(QDoubleSpinBox.AdaptiveDecimalStepType)
         self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 4096)
+        self.batch_size.setRange(*(int(v) for v in RANGES["batch_size"]))
         self.augment = QCheckBox("Augment training images")
         live_form.addRow("Learning rate", self.lr)
         live_form.addRow("Momentum", self.momentum)
@@ -133,9 +122,7 @@ class ControlsPanel(QWidget):
         self.live_group.setToolTip(
             "These settings can be changed while the network trains; they apply from the next step."
         )
-        self.note = QLabel()
-        self.note.setWordWrap(True)
-        self.note.setProperty("role", "muted")
+        self.note = wrapping_label("", "muted")
         layout.addWidget(self.note)
         layout.addStretch(1)
 
@@ -145,6 +132,7 @@ class ControlsPanel(QWidget):
             "schedule": self.schedule,
             "epochs": self.epochs,
             "seed": self.seed,
+            "train_limit": self.train_limit,
             "lr": self.lr,
             "momentum": self.momentum,
             "weight_decay": self.weight_decay,
@@ -154,7 +142,7 @@ class ControlsPanel(QWidget):
         for combo in (self.preset, self.optimizer, self.schedule):
             # Sized by a typical title, not the longest one, so the column stays narrow.
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(14)
+            combo.setMinimumContentsLength(10)
         for key, widget in self._editors.items():
             widget.setToolTip(TIPS[key])
             if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
@@ -166,6 +154,7 @@ class ControlsPanel(QWidget):
         self.schedule.activated.connect(lambda: self._set(schedule=self.schedule.currentData()))
         self.epochs.valueChanged.connect(lambda v: self._set(epochs=int(v)))
         self.seed.valueChanged.connect(lambda v: self._set(seed=int(v)))
+        self.train_limit.valueChanged.connect(self._on_train_limit)
         self.lr.valueChanged.connect(lambda v: self._set(lr=float(v)))
         self.momentum.valueChanged.connect(lambda v: self._set(momentum=float(v)))
         self.weight_decay.valueChanged.connect(lambda v: self._set(weight_decay=float(v)))
@@ -184,6 +173,12 @@ class ControlsPanel(QWidget):
             self.note.setText(str(exc))
             self._show_config(self.state.config)
 
+    def _on_train_limit(self, value: int) -> None:
+        if value == ALL_IMAGES:
+            self._set(train_limit=None)
+        else:
+            self._set(train_limit=max(int(value), int(RANGES["train_limit"][0])))
+
     def _on_preset(self) -> None:
         name = self.preset.currentData()
         if name == CUSTOM:
@@ -199,6 +194,7 @@ class ControlsPanel(QWidget):
         self.schedule.setCurrentIndex(self.schedule.findData(config.schedule))
         self.epochs.setValue(config.epochs)
         self.seed.setValue(config.seed)
+        self.train_limit.setValue(ALL_IMAGES if config.train_limit is None else config.train_limit)
         self.lr.setValue(config.lr)
         self.momentum.setValue(config.momentum)
         self.weight_decay.setValue(config.weight_decay)
@@ -212,12 +208,12 @@ class ControlsPanel(QWidget):
     def _on_run_state(self, run_state: str) -> None:
         active = run_state in ("running", "paused")
         self.run_group.setEnabled(not active)
-        for key in ("preset", "optimizer", "schedule", "epochs", "seed"):
+        for key in ("preset", "optimizer", "schedule", "epochs", "seed", "train_limit"):
             self._editors[key].setToolTip(TIPS[key] + (LOCKED_TIP if active else ""))
         if active:
             self.note.setText(
-                "Live settings apply from the next step. The network, optimizer, schedule, epochs and seed "
-                "are fixed for this run: Stop or Reset to change them."
+                "Live settings apply from the next step. The network, optimizer, schedule, epochs, "
+                "training images and seed are fixed for this run: Stop or Reset to change them."
             )
         else:
             self.note.setText("Press Start (Ctrl+Enter) to train with these settings.")

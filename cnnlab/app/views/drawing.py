@@ -62,7 +62,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -75,12 +74,23 @@ from PySide6.QtWidgets import (
 
 from cnnlab.app.views.common import SnapshotNetwork, as_network, bind, class_names_for, theme_colors
 from cnnlab.app.widgets import colormaps
+from cnnlab.app.widgets.adaptive import AdaptiveSplitter
 from cnnlab.app.widgets.bars import ClassBars
+from cnnlab.app.widgets.color_scale import ColorScale
+from cnnlab.app.widgets.flow_layout import FlowLayout
+from cnnlab.app.widgets.view_frame import wrapping_label
 from cnnlab.data import EmptyDrawing, preprocess_drawing
 from cnnlab.engine import Checkpoint, Network
 
 CANVAS = 280  # ten canvas pixels per MNIST pixel
 DEFAULT_BRUSH = 22  # a 2 px MNIST-like stroke once a 200 px digit is shrunk into its 20 px box
+# MNIST strokes are about 1 to 8 of its 28 pixels wide: 10 to 80 of the canvas's 280.
+BRUSH_RANGE = (10, 80)
+PREVIEW_PX = 132
+WIDE_LAYOUT_PX = 520  # narrower than this, the network's side goes under the pad
+UNTRAINED_TEXT = (
+    "Untrained network: these guesses come from random weights and mean nothing yet. Train it first."
+)
 INPUT_SHAPE = (1, 28, 28)
 SYNC_BUDGET_MS = 8.0  # updates cheaper than this run inside the mouse handler (see _on_pad_changed)
 LATENCY_LABEL_MS = 250  # the latency read-out changes no faster than a person can read it
@@ -334,6 +344,9 @@ class DrawingPanel(QWidget):
         self._input: np.ndarray | None = None
         self._probs: np.ndarray | None = None
         self._problem = ""
+        self._empty_reason = ""
+        self._untrained_flag = False
+        self._enlarged: QWidget | None = None
         self._saliency_on = False
         self._wrong = colormaps.WRONG
         self._rng = np.random.default_rng()
@@ -362,11 +375,18 @@ class DrawingPanel(QWidget):
         undo.setToolTip("Undo the last stroke (Ctrl+Z)")
         undo.clicked.connect(self.undo)
         self._brush = QSlider(Qt.Orientation.Horizontal)
-        self._brush.setRange(6, 48)
+        self._brush.setRange(*BRUSH_RANGE)
         self._brush.setValue(int(self.pad.brush))
-        self._brush.setToolTip("Brush width")
-        self._brush.setMaximumWidth(120)
+        self._brush.setToolTip(
+            "Brush width in canvas pixels (the canvas is 280 px for MNIST's 28): MNIST's strokes are "
+            "about 1 to 8 of its pixels wide, so 10 to 80 here"
+        )
+        self._brush.setMinimumWidth(90)
+        self._brush.setMaximumWidth(140)
         self._brush.valueChanged.connect(lambda v: self.set_brush_width(v))
+        self._brush_label = QLabel()
+        self._brush_label.setToolTip(self._brush.toolTip())
+        self._show_brush_label()
         load = QPushButton("Open image…")
         load.setToolTip("Put a PNG or JPEG picture on the pad")
         load.clicked.connect(self._choose_file)
@@ -388,18 +408,12 @@ class DrawingPanel(QWidget):
         )
         self._saliency.toggled.connect(self.set_saliency)
 
-        tools = QHBoxLayout()
-        tools.addWidget(clear)
-        tools.addWidget(undo)
-        tools.addWidget(QLabel("Brush"))
-        tools.addWidget(self._brush)
-        tools.addStretch(1)
-        sources = QHBoxLayout()
-        sources.addWidget(load)
-        sources.addWidget(self._test_button)
-        sources.addWidget(self._test_index)
-        sources.addWidget(self._random_button)
-        sources.addStretch(1)
+        tools = FlowLayout(spacing=6)
+        for w in (clear, undo, self._brush_label, self._brush):
+            tools.addWidget(w)
+        sources = FlowLayout(spacing=6)
+        for w in (load, self._test_button, self._test_index, self._random_button):
+            sources.addWidget(w)
 
         palette = self.palette()
         self._preview_view = pg.GraphicsView(background=palette.color(QPalette.ColorRole.Base))
@@ -414,8 +428,18 @@ class DrawingPanel(QWidget):
         box.addItem(self._overlay)
         box.setRange(QRectF(0, 0, 28, 28), padding=0.0)
         self._preview.setImage(np.zeros((28, 28), np.float32), levels=(0, 1))
-        self._preview_view.setFixedSize(150, 150)
-        self._preview_view.setToolTip("What the network sees: the drawing preprocessed MNIST-style to 28x28")
+        self._preview_view.setFixedSize(PREVIEW_PX, PREVIEW_PX)
+        self._preview_view.setToolTip(
+            "What the network sees: the drawing preprocessed MNIST-style to 28x28. Click to enlarge."
+        )
+        self._preview_view.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._preview_view.scene().sigMouseClicked.connect(lambda _event: self.enlarge_preview())
+        self._saliency_scale = ColorScale("saliency: |d score / d pixel|")
+        self._saliency_scale.setToolTip(
+            "How strongly each pixel of the 28x28 input moves the top class's score: a stronger red means "
+            "changing that pixel would change the answer more."
+        )
+        self._saliency_scale.hide()
 
         self._guess = QLabel()
         font = self._guess.font()
@@ -423,39 +447,84 @@ class DrawingPanel(QWidget):
         font.setBold(True)
         self._guess.setFont(font)
         self._guess.setWordWrap(True)
-        self._detail = QLabel()
-        self._detail.setWordWrap(True)
-        self._latency = QLabel()
+        self._detail = wrapping_label()
+        self._untrained = wrapping_label(UNTRAINED_TEXT, "warning")
+        self._untrained.setObjectName("UntrainedNote")
+        self._untrained.hide()
+        self._latency = wrapping_label("", "muted")
         self._latency.setToolTip("Time from the latest mouse event to the updated bars")
-        self._latency.setStyleSheet("color: gray")
         self.bars = ClassBars(self, value_format="{:.0%}", hide_below=0.005)
-        self.bars.setMinimumHeight(200)
+        self.bars.setMinimumHeight(170)
 
         sees = QLabel("What the network sees")
-        sees.setStyleSheet("font-weight: bold")
-        side = QGridLayout()
-        side.addWidget(sees, 0, 0, 1, 2)
-        side.addWidget(self._preview_view, 1, 0, 3, 1)
-        side.addWidget(self._guess, 1, 1)
-        side.addWidget(self._detail, 2, 1)
-        side.addWidget(self._saliency, 3, 1)
-        side.addWidget(self.bars, 4, 0, 1, 2)
-        side.addWidget(self._latency, 5, 0, 1, 2)
-        side.setRowStretch(4, 1)
-        side.setColumnStretch(1, 1)
+        sees.setProperty("role", "heading")
+        words = QVBoxLayout()
+        words.addWidget(self._guess)
+        words.addWidget(self._detail)
+        words.addWidget(self._saliency)
+        words.addStretch(1)
+        preview_row = QHBoxLayout()
+        preview_row.addWidget(self._preview_view, 0, Qt.AlignmentFlag.AlignTop)
+        preview_row.addLayout(words, 1)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(4, 0, 0, 0)
+        side_layout.addWidget(sees)
+        side_layout.addLayout(preview_row)
+        side_layout.addWidget(self._saliency_scale)
+        side_layout.addWidget(self._untrained)
+        side_layout.addWidget(self.bars, 1)
+        side_layout.addWidget(self._latency)
+        side.setMinimumWidth(230)
 
-        left = QVBoxLayout()
-        left.addWidget(self.pad, 1)
-        left.addLayout(tools)
-        left.addLayout(sources)
-        layout = QHBoxLayout(self)
-        layout.addLayout(left, 3)
-        layout.addLayout(side, 2)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 4, 0)
+        left_layout.addWidget(self.pad, 1)
+        left_layout.addLayout(tools)
+        left_layout.addLayout(sources)
+        left.setMinimumWidth(230)
+
+        self.split = AdaptiveSplitter(threshold=WIDE_LAYOUT_PX)
+        self.split.addWidget(left)
+        self.split.addWidget(side)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.split)
 
         context = Qt.ShortcutContext.WidgetWithChildrenShortcut
         for key in (QKeySequence(Qt.Key.Key_Escape), QKeySequence(Qt.Key.Key_Delete)):
             QShortcut(key, self, self.clear, context=context)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Undo), self, self.undo, context=context)
+
+    def _show_brush_label(self) -> None:
+        self._brush_label.setText(f"Brush {round(self.pad.brush)} px")
+
+    def set_untrained(self, untrained: bool) -> None:
+        """Say plainly that the guesses come from random weights (before any training)."""
+        self._untrained_flag = bool(untrained)
+        self._untrained.setVisible(self._untrained_flag)
+        self.predict_now()
+
+    def enlarge_preview(self) -> QWidget:
+        """A larger window with the 28x28 input (and saliency), pixel by pixel, with its colour scale."""
+        from cnnlab.app.widgets.enlarged import EnlargedImage
+
+        x = self._input if self._input is not None else np.zeros((28, 28), np.float32)
+        overlay = self._overlay.image if self._overlay.isVisible() else None
+        dialog = EnlargedImage(
+            self,
+            "What the network sees (28x28)",
+            x,
+            overlay=overlay,
+            scale=self._saliency_scale if self._saliency_scale.isVisible() else None,
+            caption="ink brightness: 0 (paper) to 1 (ink)",
+        )
+        dialog.show()
+        self._enlarged = dialog
+        return dialog
 
     # -- public API ---------------------------------------------------------------------------------
     def set_predictor(self, predictor: Predictor, class_names=None) -> None:
@@ -512,9 +581,12 @@ class DrawingPanel(QWidget):
         if self._fixed_input is not None and self.pad.stroke_count == 0:
             return self._fixed_input
         try:
-            return preprocess_drawing(self.pad.canvas_array())
-        except EmptyDrawing:
+            x = preprocess_drawing(self.pad.canvas_array())
+        except EmptyDrawing as exc:
+            self._empty_reason = str(exc)
             return None
+        self._empty_reason = ""
+        return x
 
     def probabilities(self) -> np.ndarray | None:
         return self._probs
@@ -540,12 +612,11 @@ class DrawingPanel(QWidget):
         self.predict_now()
 
     def set_brush_width(self, width: float) -> None:
-        self.pad.brush = float(width)
+        width = min(max(float(width), BRUSH_RANGE[0]), BRUSH_RANGE[1])
+        self.pad.brush = width
         if self._brush.value() != int(width):
             self._brush.setValue(int(width))
-
-    def brush_width(self) -> float:
-        return self.pad.brush
+        self._show_brush_label()
 
     def set_saliency(self, on: bool) -> None:
         self._saliency_on = bool(on)
@@ -635,8 +706,17 @@ class DrawingPanel(QWidget):
         if x is None:
             self._preview.setImage(np.zeros((28, 28), np.float32), levels=(0, 1))
             self._overlay.hide()
-            self._guess.setText("")
-            self._detail.setText(self._problem or "Draw a digit, or put an image on the pad.")
+            self._saliency_scale.hide()
+            if self.pad.is_empty():
+                self._guess.setText("")
+                self._detail.setText(self._problem or "Draw a digit, or put an image on the pad.")
+            else:
+                # Some ink, but too little to read: say so, so a dot does not look like an empty pad.
+                self._guess.setText("Too small to read")
+                self._detail.setText(
+                    f"{self._empty_reason[0:1].upper()}{self._empty_reason[1:]}. Draw the digit larger, "
+                    "about a third of the pad's height or more."
+                )
         else:
             self._preview.setImage(x, levels=(0, 1))
             if self._proba is not None and not self._problem:
@@ -663,7 +743,8 @@ class DrawingPanel(QWidget):
             self._detail.setText(self._problem or "No network yet: train one or open a checkpoint.")
             return
         top = int(np.argmax(probs))
-        self._guess.setText(f"{self._class_names[top]}  ·  {probs[top]:.0%}")
+        maybe = "  (untrained)" if self._untrained_flag else ""
+        self._guess.setText(f"{self._class_names[top]}  ·  {probs[top]:.0%}{maybe}")
         order = np.argsort(probs)[::-1]
         runner = int(order[1]) if len(order) > 1 else top
         source = f"{self._fixed_label}; " if self._fixed_input is not None and self._fixed_label else ""
@@ -672,19 +753,30 @@ class DrawingPanel(QWidget):
     def _show_saliency(self, x: np.ndarray, probs: np.ndarray | None) -> None:
         if not self._saliency_on or probs is None or self._network is None:
             self._overlay.hide()
+            self._saliency_scale.hide()
             return
         grad = self._network.input_gradient(x[None, None], int(np.argmax(probs)))[0, 0]
         heat = np.abs(grad)
         peak = float(heat.max())
+        self._saliency_scale.set_rgba_table(saliency_rgba(np.linspace(0, 1, 256), self._wrong), 0.0, peak)
+        self._saliency_scale.show()
         heat = heat / peak if peak > 0 else heat
-        rgba = np.zeros((28, 28, 4), dtype=np.uint8)
-        rgba[..., :3] = self._wrong
-        # Linear in the gradient, and nothing below a tenth of the peak: the faint haze a square root
-        # would paint over the whole background says nothing about the digit.
-        heat = np.where(heat < 0.1, 0.0, heat)
-        rgba[..., 3] = np.round(235 * np.clip(heat * 1.2, 0, 1)).astype(np.uint8)
+        rgba = saliency_rgba(heat, self._wrong)
         self._overlay.setImage(rgba, levels=(0, 255))
         self._overlay.show()
+
+
+def saliency_rgba(heat: np.ndarray, rgb) -> np.ndarray:
+    """Saliency in [0, 1] -> RGBA uint8 (..., 4): one colour, opacity rising with the gradient.
+
+    Linear in the gradient, and nothing below a tenth of the peak: the faint haze a square root would
+    paint over the whole background says nothing about the digit.
+    """
+    heat = np.where(heat < 0.1, 0.0, heat)
+    rgba = np.zeros((*np.shape(heat), 4), dtype=np.uint8)
+    rgba[..., :3] = rgb
+    rgba[..., 3] = np.round(235 * np.clip(heat * 1.2, 0, 1)).astype(np.uint8)
+    return rgba
 
 
 def _ink_bright(a: np.ndarray) -> np.ndarray:

@@ -1,9 +1,9 @@
 """The test set classified by a network: what the prediction gallery and the confusion matrix show.
 
 ``Evaluation`` is plain data (images, labels, probabilities) with the questions the views ask of it.
-``TestEvaluator`` computes one in the GUI thread, in chunks between events so the window stays responsive,
-on a private copy of the network's weights (so weights that change half-way cannot mix), at most once per
-``interval_ms`` and only while one of its views is visible::
+``TestEvaluator`` computes one as a task of the app's runner (off the GUI thread, so the window stays
+fluid), on a private copy of the network's weights (so weights that change half-way cannot mix), at most
+once per ``interval_ms`` and only while one of its views is visible::
 
     evaluator = TestEvaluator(parent, interval_ms=4000)   # or TestEvaluator.shared(state): one per AppState
     evaluator.set_network(network, class_names); evaluator.set_dataset(dataset)
@@ -21,12 +21,12 @@ import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
+from cnnlab.app.runner import TaskGroup, TaskHandle
 from cnnlab.app.views.common import class_names_for, private_copy
 from cnnlab.data import to_float_nchw
 from cnnlab.engine import Network
 
-CHUNK = 250  # images in the first event-loop turn of an evaluation; then sized to CHUNK_MS
-CHUNK_MS = 15.0  # work per turn: short enough that drawing and curves stay fluid, even for big nets
+CHUNK = 500  # images per forward pass: progress is reported and cancellation checked between chunks
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,8 @@ class TestEvaluator(QObject):
         self._viewers: list[QWidget] = []
         self._wanted = False
         self._last_start = -1e9
-        self._job: dict | None = None
-        self._tick = QTimer(self)
-        self._tick.setInterval(0)
-        self._tick.timeout.connect(self._work)
+        self._job: TaskHandle | None = None
+        self._tasks = TaskGroup(self)
         self._later = QTimer(self)
         self._later.setSingleShot(True)
         self._later.timeout.connect(self._maybe_start)
@@ -144,8 +142,7 @@ class TestEvaluator(QObject):
 
     def evaluate_now(self) -> Evaluation | None:
         """Evaluate synchronously with the current network and dataset; emits ``evaluated``."""
-        self._tick.stop()
-        self._job = None
+        self._cancel_job()
         data = self._data()
         if data is None:
             return None
@@ -188,37 +185,46 @@ class TestEvaluator(QObject):
         self._wanted = False
         self._last_start = time.perf_counter()
         images, labels = data
-        self._job = {
-            "network": private_copy(self._network),
-            "images": images,
-            "labels": labels,
-            "names": self._class_names,
-            "parts": [],
-            "done": 0,
-            "chunk": CHUNK,
-        }
-        self._tick.start()
+        network, names = private_copy(self._network), self._class_names
 
-    def _work(self) -> None:
-        job = self._job
-        if job is None:
-            self._tick.stop()
-            return
-        start = job["done"]
-        chunk = job["images"][start : start + job["chunk"]]
-        began = time.perf_counter()
-        job["parts"].append(job["network"].predict_proba(to_float_nchw(chunk)).astype(np.float32))
-        took_ms = max((time.perf_counter() - began) * 1000, 0.1)
-        job["chunk"] = int(np.clip(len(chunk) * CHUNK_MS / took_ms, 16, 2000))
-        job["done"] = start + len(chunk)
-        total = len(job["images"])
-        self.progress.emit(job["done"], total)
-        if job["done"] >= total:
-            self._tick.stop()
+        def work(task_state) -> Evaluation:
+            parts = []
+            for start in range(0, len(images), CHUNK):
+                task_state.check()
+                chunk = images[start : start + CHUNK]
+                parts.append(network.predict_proba(to_float_nchw(chunk)).astype(np.float32))
+                task_state.report((start + len(chunk), len(images)))
+            probs = np.concatenate(parts) if parts else np.zeros((0, len(names)), np.float32)
+            return Evaluation(images, labels, probs, names)
+
+        job = self._tasks.run(work, "evaluate-test-set", start=False)
+        job.progress.connect(lambda done_total: self.progress.emit(*done_total))
+        job.done.connect(lambda evaluation, j=job: self._on_done(j, evaluation))
+        job.finished.connect(lambda j=job: self._on_finished(j))
+        self._job = job
+        job.start()
+
+    def _cancel_job(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            job.cancel()
+
+    def _on_done(self, job: TaskHandle, evaluation: Evaluation) -> None:
+        if job is not self._job:
+            return  # superseded by a synchronous evaluation
+        self.evaluation = evaluation
+        self.evaluated.emit(evaluation)
+
+    def _on_finished(self, job: TaskHandle) -> None:
+        if job is self._job:
             self._job = None
-            self.evaluation = Evaluation(
-                job["images"], job["labels"], np.concatenate(job["parts"]), job["names"]
-            )
-            self.evaluated.emit(self.evaluation)
             if self._wanted:
                 self._maybe_start()
+
+    def busy(self) -> bool:
+        return self._job is not None
+
+    def shutdown(self, timeout_ms: int = 5_000) -> bool:
+        self._cancel_job()
+        self._later.stop()
+        return self._tasks.shutdown(timeout_ms)

@@ -41,12 +41,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from cnnlab.app.views.common import SnapshotNetwork, bind, class_names_for, theme_colors
+from cnnlab.app.widgets.adaptive import AdaptiveSplitter
+from cnnlab.app.widgets.flow_layout import FlowLayout
 from cnnlab.app.widgets.grid_stack import GridStack
 from cnnlab.app.widgets.image_grid import ImageGrid
 from cnnlab.app.widgets.throttle import Throttle
@@ -222,10 +223,9 @@ class FeatureMapsView(QWidget):
         self._scale.addItem("Colour scale per layer", "shared")
         self._scale.addItem("Colour scale per map", "tile")
         self._scale.currentIndexChanged.connect(self.refresh)
-        bar = QHBoxLayout()
+        bar = FlowLayout(spacing=6)
         for w in (QLabel("Input:"), self._source_box, self._index, self._random, self._scale):
             bar.addWidget(w)
-        bar.addStretch(1)
 
         self.stack = GridStack(self, max_tile_px=120, min_tile_px=24)
         self.stack.tileClicked.connect(self._on_tile)
@@ -264,12 +264,11 @@ class FeatureMapsView(QWidget):
             side_layout.addWidget(label)
             side_layout.addWidget(grid, 1)
         side_layout.addStretch(0)
-        side.setMinimumWidth(300)
+        side.setMinimumWidth(260)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = AdaptiveSplitter(threshold=600)
         splitter.addWidget(self.stack)
         splitter.addWidget(side)
-        splitter.setCollapsible(0, False)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([560, 380])

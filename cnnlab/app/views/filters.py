@@ -28,9 +28,11 @@ from collections.abc import Mapping
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
 from cnnlab.app.views.common import bind, theme_colors
+from cnnlab.app.widgets.adaptive import AdaptiveSplitter
+from cnnlab.app.widgets.flow_layout import FlowLayout
 from cnnlab.app.widgets.grid_stack import GridStack
 from cnnlab.app.widgets.image_grid import ImageGrid
 from cnnlab.app.widgets.throttle import Throttle
@@ -76,10 +78,9 @@ class FiltersView(QWidget):
             box.currentIndexChanged.connect(self.refresh)
         self._status = QLabel()
         self._status.setStyleSheet("color: gray")
-        bar = QHBoxLayout()
+        bar = FlowLayout(spacing=6)
         for w in (self._show, self._channels, self._scale):
             bar.addWidget(w)
-        bar.addStretch(1)
 
         self.stack = GridStack(self, max_tile_px=56)
         self.stack.tileClicked.connect(self._on_tile)
@@ -95,14 +96,12 @@ class FiltersView(QWidget):
         side_layout.addWidget(self._detail_title)
         side_layout.addWidget(self._detail, 1)
         side_layout.addWidget(self._detail_text)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = AdaptiveSplitter(threshold=520)
         splitter.addWidget(self.stack)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
-        splitter.setCollapsible(0, False)
-        side.setMaximumWidth(340)
-        self.stack.setMinimumWidth(260)
+        self.stack.setMinimumWidth(200)
         splitter.setSizes([600, 260])
 
         layout = QVBoxLayout(self)

@@ -25,10 +25,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QPalette, QShowEvent
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from cnnlab.app.views.common import theme_colors
 from cnnlab.app.widgets import colormaps
+from cnnlab.app.widgets.flow_layout import FlowLayout
 from cnnlab.app.widgets.throttle import Throttle
 
 REDRAW_MS = 500
@@ -84,10 +85,11 @@ class HistogramsView(QWidget):
         self._log.setChecked(True)
         self._log.toggled.connect(self.refresh)
         self._status = QLabel("No training run yet.")
-        bar = QHBoxLayout()
+        self._status.setWordWrap(True)
+        self._status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        bar = FlowLayout(spacing=6)
         for w in (QLabel("Parameter:"), self._param, self._kind, self._log):
             bar.addWidget(w)
-        bar.addWidget(self._status, 1)
 
         palette = self.palette()
         background = palette.color(QPalette.ColorRole.Base)

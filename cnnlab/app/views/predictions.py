@@ -31,18 +31,19 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from cnnlab.app.views.common import theme_colors
 from cnnlab.app.views.evaluation import Evaluation, TestEvaluator
+from cnnlab.app.widgets.adaptive import AdaptiveSplitter
 from cnnlab.app.widgets.bars import ClassBars
+from cnnlab.app.widgets.flow_layout import FlowLayout
 from cnnlab.app.widgets.image_grid import ImageGrid
 
 
@@ -84,10 +85,11 @@ class PredictionsView(QWidget):
         self._page_box.setRange(1, 1)
         self._page_box.valueChanged.connect(lambda v: self.set_page(v - 1))
         self._summary = QLabel("No evaluation yet.")
-        bar = QHBoxLayout()
+        self._summary.setWordWrap(True)
+        self._summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        bar = FlowLayout(spacing=6)
         for w in (self._filter, self._prev, self._page_box, self._next):
             bar.addWidget(w)
-        bar.addWidget(self._summary, 1)
 
         self.grid = ImageGrid(self, tile_px=64)
         self.grid.tileClicked.connect(lambda i, r, c: self._on_tile(i))
@@ -108,16 +110,17 @@ class PredictionsView(QWidget):
         side_layout.addWidget(self._image, 0, Qt.AlignmentFlag.AlignHCenter)
         side_layout.addWidget(self.bars, 1)
         side_layout.addWidget(to_pad)
-        side.setMaximumWidth(300)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        side.setMinimumWidth(200)
+        self.grid.setMinimumWidth(200)
+        splitter = AdaptiveSplitter(threshold=560)
         splitter.addWidget(self.grid)
         splitter.addWidget(side)
-        splitter.setCollapsible(0, False)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([700, 240])
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
+        layout.addWidget(self._summary)
         layout.addWidget(splitter, 1)
         if state is not None:
             state.themeChanged.connect(self.apply_theme)
