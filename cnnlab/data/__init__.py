@@ -21,8 +21,9 @@ Synthetic digits (``synthetic``)
 Batches (``batching``)
     ``batch_indices``, ``iterate_batches``, ``validation_split``, ``augment``, ``Augmentation``
 Errors (``errors``)
-    ``DataError`` and its kinds ``IdxError``, ``ChecksumError``, ``DatasetNotFound``, ``DownloadError``,
-    ``DownloadCancelled``, ``EmptyDrawing``; ``str(exc)`` is one line naming the file and the problem.
+    ``DataError`` and its kinds ``IdxError`` and ``UnreadableFile`` (both ``DataFileError``: ``.path``,
+    ``.problem``), ``ChecksumError``, ``DatasetNotFound``, ``DownloadError``, ``DownloadCancelled``,
+    ``EmptyDrawing``; ``str(exc)`` is one line naming the file and the problem.
 """
 
 from cnnlab.data.batching import Augmentation, augment, batch_indices, iterate_batches, validation_split
@@ -47,11 +48,13 @@ from cnnlab.data.download import DownloadProgress, fetch
 from cnnlab.data.errors import (
     ChecksumError,
     DataError,
+    DataFileError,
     DatasetNotFound,
     DownloadCancelled,
     DownloadError,
     EmptyDrawing,
     IdxError,
+    UnreadableFile,
 )
 from cnnlab.data.idx import load_idx_pair, read_idx, write_idx
 from cnnlab.data.preprocess import preprocess_drawing
@@ -64,6 +67,7 @@ __all__ = [
     "Augmentation",
     "ChecksumError",
     "DataError",
+    "DataFileError",
     "Dataset",
     "DatasetInfo",
     "DatasetNotFound",
@@ -75,6 +79,7 @@ __all__ = [
     "FileInfo",
     "FileStatus",
     "IdxError",
+    "UnreadableFile",
     "Resolution",
     "augment",
     "batch_indices",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ from typing import Literal
 import numpy as np
 import platformdirs
 
-from cnnlab.data.errors import ChecksumError, DataError, DatasetNotFound, IdxError
+from cnnlab.data.errors import ChecksumError, DataError, DatasetNotFound, IdxError, UnreadableFile
+from cnnlab.data.files import file_problem, open_regular, os_problem
 from cnnlab.data.idx import load_idx_pair
 
 ENV_VAR = "CNNLAB_DATA_DIR"
@@ -46,6 +48,7 @@ SOURCE_WORDS: dict[str, str] = {
     "generated": "generated in memory",
 }
 SYNTHETIC_SOURCE = "synthetic (generated)"
+NO_FOLDER = "no such folder"
 
 
 @dataclass(frozen=True)
@@ -253,24 +256,32 @@ def resolve(dataset: str | DatasetInfo, data_dir: str | Path | None = None) -> R
 
 
 def _folder_problem(info: DatasetInfo, folder: Path) -> str | None:
-    if not folder.is_dir():
+    problem = file_problem(folder)
+    if problem == "no such file":
         # Pointing at the dataset folder itself instead of its parent is the common slip; the sizes tell
         # MNIST from Fashion-MNIST, whose files share their names.
         parent = folder.parent
         if all(_size(parent / f.filename) == f.size for f in info.files.values()):
-            return f"no such folder (but {parent} itself holds its files: name the parent, {parent.parent})"
-        return "no such folder"
-    missing = [f.filename for f in info.files.values() if not (folder / f.filename).is_file()]
+            return f"{NO_FOLDER} (but {parent} itself holds its files: name the parent, {parent.parent})"
+        return NO_FOLDER
+    if problem is None:
+        return "is a file, not a folder"
+    if problem != "is a folder, not a file":
+        return problem
+    problems = {f.filename: file_problem(folder / f.filename) for f in info.files.values()}
+    missing = [name for name, problem in problems.items() if problem == "no such file"]
     if missing:
         return f"missing {', '.join(missing)}"
-    return None
+    others = [f"{name} {problem}" for name, problem in problems.items() if problem is not None]
+    return "; ".join(others) or None
 
 
 def _size(path: Path) -> int | None:
     try:
-        return path.stat().st_size
-    except OSError:
+        st = os.stat(path)
+    except (OSError, ValueError):
         return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def get_info(dataset: str | DatasetInfo) -> DatasetInfo:
@@ -320,32 +331,57 @@ class DatasetStatus:
     def usable(self) -> bool:
         return self.resolution.found and self.checksums in ("ok", "unchecked", "n/a")
 
+    @property
+    def absent(self) -> bool:
+        """Simply not downloaded: no folder for it anywhere (not found, and nothing damaged in the way)."""
+        looked = self.resolution.looked
+        return not self.resolution.found and all((p.problem or "").startswith(NO_FOLDER) for p in looked)
 
-def verify_file(path: str | Path, expected: FileInfo) -> tuple[FileState, str]:
-    """Compare a file's size and SHA-256 with the published ones: ('ok' | 'bad' | 'missing', detail)."""
+
+def verify_file(path: str | Path, expected: FileInfo, *, checksum: bool = True) -> tuple[FileState, str]:
+    """Compare a file's size and SHA-256 with the published ones: ('ok' | 'bad' | 'missing', detail).
+
+    Without ``checksum`` only what is cheap is checked (a readable regular file of the published size),
+    and a file that passes is 'unchecked'. Never raises for a damaged or unreadable file: it is 'bad'.
+    """
     path = Path(path)
+    problem = file_problem(path)
+    if problem == "no such file":
+        return "missing", problem
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return "missing", "no such file"
-    if size != expected.size:
-        return "bad", f"size is {size:,} bytes, expected {expected.size:,}"
-    digest = sha256_of(path)
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size != expected.size:
+                return "bad", f"size is {size:,} bytes, expected {expected.size:,}"
+            if not checksum:
+                return "unchecked", "present, not verified"
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except UnreadableFile as exc:
+        return "bad", exc.problem
+    except OSError as exc:
+        return "bad", f"cannot be read ({os_problem(exc)})"
     if digest != expected.sha256:
         return "bad", f"SHA-256 is {digest[:16]}..., expected {expected.sha256[:16]}..."
     return "ok", "SHA-256 verified"
 
 
 def sha256_of(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    """The SHA-256 (hex) of a regular file; ``UnreadableFile`` for anything else."""
+    try:
+        with open_regular(path) as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except UnreadableFile:
+        raise
+    except OSError as exc:
+        raise UnreadableFile(path, f"cannot be read ({os_problem(exc)})") from exc
 
 
 def status(
     data_dir: str | Path | None = None, verify: bool = True, datasets: Mapping[str, DatasetInfo] | None = None
 ) -> list[DatasetStatus]:
-    """Every registered dataset: where it was found (or where it was looked for) and, with ``verify``,
-    whether each file's size and SHA-256 match the published ones (about 0.1 s for all of MNIST)."""
+    """Every registered dataset: where it was found (or where it was looked for), whether each file is a
+    readable regular file of the published size and, with ``verify``, whether its SHA-256 matches the
+    published one (about 0.1 s for all of MNIST). Never raises for damaged or unreadable files."""
     rows = []
     for info in (datasets or DATASETS).values():
         res = resolve(info, data_dir)
@@ -354,10 +390,8 @@ def status(
             path = res.folder / spec.filename if res.folder is not None else None
             if path is None:
                 files.append(FileStatus(role, spec.filename, None, "missing", "dataset not found"))
-            elif verify:
-                files.append(FileStatus(role, spec.filename, path, *verify_file(path, spec)))
             else:
-                files.append(FileStatus(role, spec.filename, path, "unchecked", "present, not verified"))
+                files.append(FileStatus(role, spec.filename, path, *verify_file(path, spec, checksum=verify)))
         rows.append(DatasetStatus(info, res, tuple(files)))
     return rows
 

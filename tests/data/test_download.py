@@ -79,13 +79,17 @@ def test_a_bad_mirror_leads_to_the_next(tiny, file_server: FileServer, tmp_path:
     folder = fetch(
         tiny, tmp_path, mirrors=[file_server.url(bad), file_server.url("good")], progress=reports.append
     )
-    assert file_server.hits[bad] == 4 and file_server.hits["good"] == 4
+    # The bad mirror is tried first once; after failing it goes to the back of the queue.
+    assert file_server.hits[bad] == 1 and file_server.hits["good"] == 4
     assert _leftovers(folder) == sorted(f.filename for f in tiny.files.values())
     load_dataset(tiny, tmp_path, verify=True)
+    name = tiny.files["train_images"].filename
+    (note,) = [r.note for r in reports if r.note]
+    assert note.startswith(file_server.url(bad) + name + ": ")
+    assert note.endswith(f"; trying {file_server.url('good')}")
     if bad in ("truncated", "wrong", "long"):
         # progress restarted from 0 on the good mirror
-        name = tiny.files["train_images"].filename
-        urls = [r.url for r in reports if r.file == name and r.bytes_done == 0]
+        urls = [r.url for r in reports if r.file == name and r.bytes_done == 0 and not r.note]
         assert urls == [file_server.url(bad) + name, file_server.url("good") + name]
 
 
@@ -110,8 +114,13 @@ def test_all_mirrors_failing_names_each_failure_and_leaves_nothing(
 
 
 def test_a_silent_mirror_times_out(tiny, file_server: FileServer, tmp_path: Path):
-    fetch(tiny, tmp_path, mirrors=[file_server.url("slow"), file_server.url("good")], timeout=0.2)
-    assert file_server.hits["slow"] == 4 and file_server.hits["good"] == 4
+    reports: list[DownloadProgress] = []
+    mirrors = [file_server.url("slow"), file_server.url("good")]
+    fetch(tiny, tmp_path, mirrors=mirrors, timeout=0.2, progress=reports.append)
+    assert file_server.hits["slow"] == 1 and file_server.hits["good"] == 4
+    assert [r.note for r in reports if r.note] == [
+        f"{mirrors[0]}train-images-idx3-ubyte.gz: no data for 0.2 s after 0 bytes; trying {mirrors[1]}"
+    ]
 
 
 @pytest.mark.parametrize("kind", ["event", "callable"])
