@@ -13,6 +13,7 @@ The first place holding all four files wins. ``synthetic`` needs no files: it is
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import stat
@@ -26,9 +27,16 @@ from typing import Literal
 import numpy as np
 import platformdirs
 
-from cnnlab.data.errors import ChecksumError, DataError, DatasetNotFound, IdxError, UnreadableFile
+from cnnlab.data.errors import (
+    ChecksumError,
+    DataError,
+    DataFileError,
+    DatasetNotFound,
+    IdxError,
+    UnreadableFile,
+)
 from cnnlab.data.files import file_problem, open_regular, os_problem
-from cnnlab.data.idx import load_idx_pair
+from cnnlab.data.idx import load_idx_pair, read_idx_header
 
 ENV_VAR = "CNNLAB_DATA_DIR"
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
@@ -381,19 +389,43 @@ def status(
 ) -> list[DatasetStatus]:
     """Every registered dataset: where it was found (or where it was looked for), whether each file is a
     readable regular file of the published size and, with ``verify``, whether its SHA-256 matches the
-    published one (about 0.1 s for all of MNIST). Never raises for damaged or unreadable files."""
+    published one (about 0.1 s for all of MNIST). Without ``verify`` the IDX headers are read instead
+    (the magic numbers, and image and label counts that agree). Never raises for damaged files."""
     rows = []
     for info in (datasets or DATASETS).values():
         res = resolve(info, data_dir)
-        files = []
+        files = {}
         for role, spec in info.files.items():
             path = res.folder / spec.filename if res.folder is not None else None
             if path is None:
-                files.append(FileStatus(role, spec.filename, None, "missing", "dataset not found"))
+                files[role] = FileStatus(role, spec.filename, None, "missing", "dataset not found")
             else:
-                files.append(FileStatus(role, spec.filename, path, *verify_file(path, spec, checksum=verify)))
-        rows.append(DatasetStatus(info, res, tuple(files)))
+                files[role] = FileStatus(role, spec.filename, path, *verify_file(path, spec, checksum=verify))
+        if not verify:
+            _check_headers(files)
+        rows.append(DatasetStatus(info, res, tuple(files.values())))
     return rows
+
+
+def _check_headers(files: dict[str, FileStatus]) -> None:
+    """Mark as bad, in place, the unchecked files whose IDX headers are wrong or disagree."""
+    counts = {}
+    for role, row in files.items():
+        if row.state != "unchecked" or row.path is None:
+            continue
+        try:
+            shape, _ = read_idx_header(row.path, "images" if role.endswith("images") else "labels")
+        except DataFileError as exc:
+            files[role] = dataclasses.replace(row, state="bad", detail=exc.problem)
+            continue
+        counts[role] = shape[0]
+    for split in ("train", "test"):
+        images, labels = counts.get(f"{split}_images"), counts.get(f"{split}_labels")
+        if images is not None and labels is not None and images != labels:
+            row = files[f"{split}_labels"]
+            other = files[f"{split}_images"].filename
+            detail = f"holds {labels:,} labels but {other} holds {images:,} images"
+            files[f"{split}_labels"] = dataclasses.replace(row, state="bad", detail=detail)
 
 
 # -------------------------------------------------------------------------------------------- loading

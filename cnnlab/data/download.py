@@ -79,16 +79,17 @@ def fetch(
     progress: ProgressCallback = None,
     cancel: Cancel = None,
     timeout: float = 30.0,
-    min_rate: float = MIN_RATE,
-    rate_window: float = RATE_WINDOW,
+    min_rate: float | None = None,
+    rate_window: float | None = None,
 ) -> Path:
     """Download dataset ``name`` into ``dest_root/<name>/`` (default: the user cache) and return that folder.
 
     Files already there with the published size and SHA-256 are kept. ``mirrors`` overrides the registry's
     base URLs. ``progress`` receives ``DownloadProgress`` reports (``note`` says when a mirror is given
     up); ``cancel`` (a ``threading.Event`` or a callable returning True) is checked between chunks.
-    ``timeout``: seconds without any data before a mirror is given up; ``min_rate`` (bytes/s) over every
-    ``rate_window`` seconds: the slowest a mirror may be. Raises ``DownloadCancelled``, or
+    ``timeout``: seconds without any data before a mirror is given up; ``min_rate`` (bytes/s, default
+    ``MIN_RATE``) over every ``rate_window`` seconds (default ``RATE_WINDOW``): the slowest a mirror may
+    be. Raises ``DownloadCancelled``, or
     ``DownloadError`` when every mirror fails for a file (naming each mirror's failure), when the folder
     cannot be written, or when another download into the same folder is running.
     """
@@ -98,7 +99,11 @@ def fetch(
     bases = list(mirrors if mirrors is not None else info.mirrors)
     if not bases:
         raise DownloadError(f"no download mirrors are known for '{info.name}'")
-    patience = _Patience(timeout, min_rate, rate_window)
+    patience = _Patience(
+        timeout,
+        MIN_RATE if min_rate is None else min_rate,
+        RATE_WINDOW if rate_window is None else rate_window,
+    )
     folder = Path(dest_root if dest_root is not None else datasets.cache_root()) / info.name
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,23 @@ def read_idx(path: str | Path, kind: Kind | None = None, *, max_bytes: int = MAX
             raise UnreadableFile(path, f"cannot be read ({os_problem(exc)})") from exc
 
 
+def read_idx_header(
+    path: str | Path, kind: Kind | None = None, *, max_bytes: int = MAX_IDX_BYTES
+) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, native dtype) from an IDX file's header, checked as far as that is possible without
+    reading the values: the magic number (and ``kind``), the budget, and a plain file's length. Raises
+    like ``read_idx``; a cheap check for many files (``cnnlab data status --no-verify``)."""
+    path = Path(path)
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            return _read_stream(f, size, path, kind, max_bytes, header_only=True)
+        except UnreadableFile:
+            raise
+        except OSError as exc:
+            raise UnreadableFile(path, f"cannot be read ({os_problem(exc)})") from exc
+
+
 def decode_idx(
     raw: bytes, path: str | Path, kind: Kind | None = None, *, max_bytes: int = MAX_IDX_BYTES
 ) -> np.ndarray:
@@ -83,30 +100,40 @@ def decode_idx(
     return _read_stream(io.BytesIO(raw), len(raw), Path(path), kind, max_bytes)
 
 
-def _read_stream(f: BinaryIO, size: int, path: Path, kind: Kind | None, max_bytes: int) -> np.ndarray:
-    """Read an IDX file from ``f`` (``size`` bytes on disk, gzip-compressed or not)."""
+def _read_stream(
+    f: BinaryIO, size: int, path: Path, kind: Kind | None, max_bytes: int, *, header_only: bool = False
+):
+    """Read an IDX file from ``f`` (``size`` bytes on disk, gzip-compressed or not): the values, or with
+    ``header_only`` (shape, dtype)."""
     start = f.read(4)
+    f.seek(0)
     if start[:2] != _GZIP_MAGIC:
         if path.name.endswith(".gz"):
             raise IdxError(path, _not_gzip_words(start))
-        f.seek(0)
-        return _read_values(f, path, kind, max_bytes, size)
-    f.seek(0)
+        shape, dtype = _read_header(f, path, kind, max_bytes, size=size)
+        return (shape, dtype) if header_only else _read_values(f, path, shape, dtype)
     # Deflate cannot expand data more than about 1032-fold, so the file's size bounds what it can hold:
     # a small file whose header promises gigabytes is refused before anything is allocated.
     ceiling = size * _MAX_DEFLATE_RATIO + 1024
     try:
         with gzip.GzipFile(fileobj=f, mode="rb") as stream:
-            return _read_values(stream, path, kind, max_bytes, None, ceiling)
+            shape, dtype = _read_header(stream, path, kind, max_bytes, ceiling=ceiling)
+            return (shape, dtype) if header_only else _read_values(stream, path, shape, dtype)
     except (OSError, EOFError, zlib.error) as exc:
         raise IdxError(path, f"the gzip data is damaged or cut short ({exc})") from exc
 
 
-def _read_values(
-    f: BinaryIO, path: Path, kind: Kind | None, max_bytes: int, size: int | None, ceiling: int | None = None
-) -> np.ndarray:
-    """The header, then exactly the values it promises. ``size``: the plain file's length (its values are
-    then checked against the header before any is read); None for a decompressing stream."""
+def _read_header(
+    f: BinaryIO,
+    path: Path,
+    kind: Kind | None,
+    max_bytes: int,
+    *,
+    size: int | None = None,
+    ceiling: int | None = None,
+) -> tuple[tuple[int, ...], np.dtype]:
+    """The header's (shape, native dtype), refused if the values it promises exceed ``max_bytes``, do not
+    match a plain file's ``size``, or are more than a compressed file could hold (``ceiling`` bytes)."""
     head = f.read(4)
     _check_magic(head, path, kind, size)
     ndim = head[3]
@@ -119,8 +146,7 @@ def _read_values(
         )
     shape = tuple(int.from_bytes(dims[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
     dtype = _TYPE_CODES[head[2]]
-    count = math.prod(shape)
-    expected = count * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     what = f"{_shape_words(shape)} {dtype.newbyteorder('=')} values ({expected:,} bytes)"
     if expected > max_bytes:
         # Python integers do not overflow, but the arrays built from them would: say so by name.
@@ -135,10 +161,15 @@ def _read_values(
             path,
             f"file is truncated: the header promises {what}, more than its compressed data can hold",
         )
-    values = np.empty(count, dtype=dtype.newbyteorder("="))
+    return shape, dtype.newbyteorder("=")
+
+
+def _read_values(f: BinaryIO, path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Exactly the values the header promised (``f`` is just past the header), then nothing more."""
+    values = np.empty(math.prod(shape), dtype=dtype)
     found = _read_into(f, memoryview(values).cast("B"))
-    if found < expected:
-        _size_mismatch(path, shape, expected, found)
+    if found < values.nbytes:
+        _size_mismatch(path, shape, values.nbytes, found)
     extra = len(f.read(_EXTRA_SHOWN + 1))
     if extra:
         amount = f"{extra:,}" if extra <= _EXTRA_SHOWN else f"more than {_EXTRA_SHOWN:,}"
@@ -231,11 +262,11 @@ def load_idx_pair(
 
 
 def _not_gzip_words(start: bytes) -> str:
+    if not start:
+        return "is empty (0 bytes)"
     hint = ""
     if start[:2] == b"\x00\x00" and len(start) >= 4:
         hint = "; it looks like an uncompressed IDX file, so remove '.gz' from its name"
-    elif not start:
-        hint = "; the file is empty"
     return f"is named .gz but is not gzip-compressed (starts with {start.hex(' ')}){hint}"
 
 

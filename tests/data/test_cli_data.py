@@ -71,6 +71,19 @@ def test_fetch_downloads_with_a_progress_bar(capsys, served_tiny, tmp_path: Path
     assert len(list((tmp_path / "dest" / "tiny").iterdir())) == 4
 
 
+def test_fetch_says_when_it_leaves_a_stalled_mirror(
+    capsys, served_tiny, file_server: FileServer, monkeypatch, tmp_path: Path
+):
+    mirrors = (file_server.url("stall"), file_server.url("good"))
+    monkeypatch.setitem(datasets.DATASETS, "tiny", dataclasses.replace(served_tiny, mirrors=mirrors))
+    monkeypatch.setattr(download_module, "RATE_WINDOW", 0.3)
+    code, out, err = run(capsys, "data", "fetch", "tiny", "--data-dir", str(tmp_path))
+    assert code == 0 and "tiny is ready in" in out
+    (note,) = [line for line in err.splitlines() if line.startswith("cnnlab: ")]
+    assert note.startswith(f"cnnlab: {mirrors[0]}train-images-idx3-ubyte.gz: too slow: ")
+    assert note.endswith(f"; trying {mirrors[1]}")
+
+
 def test_fetch_into_the_cache_needs_no_hint(capsys, served_tiny, isolated_cache: Path):
     code, out, _ = run(capsys, "data", "fetch", "tiny")
     assert code == 0 and f"tiny is ready in {isolated_cache / 'tiny'}" in out and "to use it" not in out
