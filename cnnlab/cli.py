@@ -525,8 +525,8 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _read_image(path: str):
-    """An image file as a NumPy array (H, W) uint8, decoded by Qt (imported only here); transparent
-    pixels become the background behind the ink (white behind dark ink, black behind light ink)."""
+    """An image file as a NumPy array (H, W, 4) uint8 RGBA, decoded by Qt (imported only here); the data
+    floor's ``prepare_image`` handles alpha, polarity and framing, as for the app's Open image."""
     from pathlib import Path
 
     import numpy as np
@@ -540,12 +540,4 @@ def _read_image(path: str):
     rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
     h, w, stride = rgba.height(), rgba.width(), rgba.bytesPerLine()
     pixels = np.frombuffer(rgba.constBits(), dtype=np.uint8, count=stride * h)
-    pixels = pixels.reshape(h, stride)[:, : w * 4].reshape(h, w, 4).astype(np.float32)
-    grey = pixels[..., :3].mean(axis=2)
-    alpha = pixels[..., 3] / 255.0
-    if alpha.min() < 1.0:
-        opaque = alpha > 0.5
-        ink = float(grey[opaque].mean()) if opaque.any() else 0.0
-        background = 255.0 if ink < 128 else 0.0
-        grey = grey * alpha + background * (1.0 - alpha)
-    return np.clip(np.round(grey), 0, 255).astype(np.uint8)
+    return pixels.reshape(h, stride)[:, : w * 4].reshape(h, w, 4).copy()
