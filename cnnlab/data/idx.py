@@ -241,14 +241,17 @@ def load_idx_pair(
     Checks that both hold the same number of items and, given ``num_classes``, that every label is in
     ``0 .. num_classes - 1``.
     """
-    images = read_idx(images_path, "images")
-    labels = read_idx(labels_path, "labels")
-    if len(images) != len(labels):
+    # The headers first: files that do not belong together are refused before megabytes are unpacked.
+    n_images = read_idx_header(images_path, "images")[0][0]
+    n_labels = read_idx_header(labels_path, "labels")[0][0]
+    if n_images != n_labels:
         raise IdxError(
             labels_path,
-            f"holds {len(labels):,} labels but {Path(images_path).name} holds {len(images):,} images; "
+            f"holds {n_labels:,} labels but {Path(images_path).name} holds {n_images:,} images; "
             "the two files do not belong together",
         )
+    images = read_idx(images_path, "images")
+    labels = read_idx(labels_path, "labels")
     if num_classes is not None and labels.size:
         bad = np.flatnonzero(labels >= num_classes)
         if bad.size:

@@ -123,3 +123,23 @@ def test_data_dir_option_is_reusable():
     cli.add_data_dir_argument(parser)
     assert parser.parse_args(["--data-dir", "/x"]).data_dir == "/x"
     assert parser.parse_args([]).data_dir is None
+
+
+def test_data_bench_runs_every_measurement(capsys, monkeypatch, tmp_path: Path):
+    """Speed is the bench's business, not the tests': each measured call is run once here, to keep the
+    bench working, and its report is checked for shape only."""
+    from cnnlab.data import bench
+
+    calls = []
+
+    def once(fn, rounds: int, warm_up: int = 1) -> float:
+        calls.append(fn())
+        return 0.002
+
+    monkeypatch.setattr(bench, "median_time", once)
+    code, out, _ = run(capsys, "data", "bench", "--data-dir", str(tmp_path))
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 6 and all(line.endswith(")") and "2.000 ms" in line for line in lines[:5])
+    assert lines[-1] == "note: MNIST not found, so its reading was not measured (cnnlab data fetch mnist)"
+    assert calls[0].name == "synthetic" and calls[2].shape == (28, 28)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 
 import numpy as np
@@ -130,14 +129,18 @@ def test_bad_shapes_are_refused(shape):
         preprocess_drawing(np.zeros(shape))
 
 
-def test_speed_on_a_280_canvas_is_printed():
+def test_preprocessing_has_no_hidden_state():
+    """The pad calls this on every stroke (its speed: ``cnnlab data bench``): the same canvas always
+    gives the same image, whatever came before, and the canvas is left as it was."""
     canvas = draw(SEVEN)
-    preprocess_drawing(canvas)
-    n = 300
-    start = time.perf_counter()
-    for _ in range(n):
-        preprocess_drawing(canvas)
-    print(f"\npreprocess_drawing: {(time.perf_counter() - start) / n * 1e3:.3f} ms per 280x280 uint8 canvas")
+    canvas.setflags(write=False)
+    first = preprocess_drawing(canvas)
+    preprocess_drawing(draw([(40, 40), (240, 240)], pen=30))
+    preprocess_drawing(255 - canvas)
+    np.testing.assert_array_equal(preprocess_drawing(canvas), first)
+    np.testing.assert_array_equal(canvas, draw(SEVEN))
+    first[:] = 0  # the result is the caller's own array
+    assert preprocess_drawing(canvas).max() == pytest.approx(1.0)
 
 
 # ---------------------------------------------------------------------------------- with real MNIST
