@@ -84,7 +84,13 @@ def add_data_dir_argument(parser: argparse.ArgumentParser, help_text: str | None
 def _add_data_parser(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="show where the datasets are, or download one")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    status = data_sub.add_parser("status", help="list each dataset, where it was found, and its checksums")
+    status = data_sub.add_parser(
+        "status",
+        help="list each dataset, where it was found, and its checksums",
+        description="Exit status 1 when a dataset is damaged or unreadable, or when a dataset named here "
+        "is not found; a dataset that was simply never downloaded is not an error unless named.",
+    )
+    status.add_argument("names", nargs="*", metavar="NAME", help="only these datasets (default: all)")
     add_data_dir_argument(status)
     status.add_argument("--no-verify", action="store_true", help="skip the SHA-256 checks (faster)")
     status.set_defaults(func=_run_data_status)
@@ -92,13 +98,17 @@ def _add_data_parser(sub: argparse._SubParsersAction) -> None:
     fetch.add_argument("name", metavar="NAME", help="the dataset: mnist or fashion-mnist")
     add_data_dir_argument(fetch, help_text="download into DIR/NAME/ instead of the user cache")
     fetch.set_defaults(func=_run_data_fetch)
+    bench = data_sub.add_parser("bench", help="time the data floor: IDX reading, preprocessing, augmentation")
+    add_data_dir_argument(bench)
+    bench.set_defaults(func=_run_data_bench)
 
 
 def _run_data_status(args: argparse.Namespace) -> int:
-    from cnnlab.data import status
+    from cnnlab.data import datasets, status
 
-    rows = status(args.data_dir, verify=not args.no_verify)
-    damaged = False
+    registry = {name: datasets.get_info(name) for name in args.names} if args.names else None
+    rows = status(args.data_dir, verify=not args.no_verify, datasets=registry)
+    unusable = False
     for row in rows:
         print(f"{row.info.name}: {row.info.title}")
         res = row.resolution
@@ -106,6 +116,7 @@ def _run_data_status(args: argparse.Namespace) -> int:
             print("  generated in memory, always available")
             continue
         if not res.found:
+            unusable |= bool(args.names) or not row.absent
             print("  not found; looked in:")
             for place in res.looked:
                 print(f"    {place.describe()}")
@@ -115,15 +126,21 @@ def _run_data_status(args: argparse.Namespace) -> int:
         if row.checksums == "ok":
             print(f"  checksums: ok ({len(row.files)} files, SHA-256 verified)")
         elif row.checksums == "unchecked":
-            print(f"  checksums: not checked ({len(row.files)} files present)")
+            print(f"  checksums: not checked ({len(row.files)} files present, sizes ok)")
         else:
-            damaged = True
+            unusable = True
             print("  checksums: BAD")
             for f in row.files:
-                if f.state != "ok":
+                if f.state not in ("ok", "unchecked"):
                     print(f"    {f.filename}: {f.detail}")
             print(f"  delete the bad files and run: cnnlab data fetch {row.info.name}")
-    return 1 if damaged else 0
+    return 1 if unusable else 0
+
+
+def _run_data_bench(args: argparse.Namespace) -> int:
+    from cnnlab.data.bench import run_data_bench
+
+    return run_data_bench(args.data_dir)
 
 
 def _run_data_fetch(args: argparse.Namespace) -> int:
@@ -134,6 +151,8 @@ def _run_data_fetch(args: argparse.Namespace) -> int:
     bars: dict[str, tqdm] = {}
 
     def show(report: DownloadProgress) -> None:
+        if report.note:
+            tqdm.write(f"cnnlab: {report.note}", file=sys.stderr)
         bar = bars.get(report.file)
         if bar is None:
             desc = f"{report.file} ({report.file_index + 1}/{report.file_count})"
@@ -506,8 +525,8 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _read_image(path: str):
-    """An image file as a NumPy array (H, W) uint8, decoded by Qt (imported only here); transparent
-    pixels become the background behind the ink (white behind dark ink, black behind light ink)."""
+    """An image file as a NumPy array (H, W, 4) uint8 RGBA, decoded by Qt (imported only here); the data
+    floor's ``prepare_image`` handles alpha, polarity and framing, as for the app's Open image."""
     from pathlib import Path
 
     import numpy as np
@@ -521,12 +540,4 @@ def _read_image(path: str):
     rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
     h, w, stride = rgba.height(), rgba.width(), rgba.bytesPerLine()
     pixels = np.frombuffer(rgba.constBits(), dtype=np.uint8, count=stride * h)
-    pixels = pixels.reshape(h, stride)[:, : w * 4].reshape(h, w, 4).astype(np.float32)
-    grey = pixels[..., :3].mean(axis=2)
-    alpha = pixels[..., 3] / 255.0
-    if alpha.min() < 1.0:
-        opaque = alpha > 0.5
-        ink = float(grey[opaque].mean()) if opaque.any() else 0.0
-        background = 255.0 if ink < 128 else 0.0
-        grey = grey * alpha + background * (1.0 - alpha)
-    return np.clip(np.round(grey), 0, 255).astype(np.uint8)
+    return pixels.reshape(h, stride)[:, : w * 4].reshape(h, w, 4).copy()

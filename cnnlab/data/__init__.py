@@ -11,18 +11,25 @@ Datasets (``datasets``)
     ``to_float_nchw(images_uint8) -> float32 (N, 1, H, W)`` in [0, 1]
     ``cache_root() -> Path``
 IDX files (``idx``)
-    ``read_idx(path, kind=None)``, ``write_idx(path, array)``, ``load_idx_pair(images, labels, num_classes=)``
+    ``read_idx(path, kind=None, *, max_bytes=MAX_IDX_BYTES)``, ``read_idx_header(path, kind=None)``,
+    ``write_idx(path, array)``, ``load_idx_pair(images, labels, num_classes=)``; only regular files are
+    opened (``files.open_regular``), and never more is unpacked than the header promises
 Downloads (``download``)
-    ``fetch(name, dest_root=None, *, mirrors=None, progress=None, cancel=None, timeout=30) -> Path``
-Drawings (``preprocess``)
-    ``preprocess_drawing(image) -> float32 (28, 28)``; raises ``EmptyDrawing`` for an empty canvas
+    ``fetch(name, dest_root=None, *, mirrors=None, progress=None, cancel=None, timeout=30, min_rate=None,
+    rate_window=None) -> Path``; ``DownloadProgress.note`` says when a mirror is given up
+Images and drawings (``images``: one rule for the pad, the app's Open image and ``cnnlab predict``)
+    ``prepare_image(image, *, reframe=None) -> float32 (28, 28)`` in [0, 1], ink bright, from a decoded
+    (H, W) or (H, W, 3|4) array: alpha composited, dark-on-light inverted, framed MNIST-style unless it
+    already is; ``preprocess_drawing(image)`` (always reframed); ``ink_bright(image) -> float32 (H, W)``;
+    raise ``EmptyDrawing`` for an empty canvas or a speck, ``ValueError`` for something that is no image
 Synthetic digits (``synthetic``)
     ``generate_digits(count, rng) -> (uint8 (count, 28, 28), int64 (count,))``
 Batches (``batching``)
     ``batch_indices``, ``iterate_batches``, ``validation_split``, ``augment``, ``Augmentation``
 Errors (``errors``)
-    ``DataError`` and its kinds ``IdxError``, ``ChecksumError``, ``DatasetNotFound``, ``DownloadError``,
-    ``DownloadCancelled``, ``EmptyDrawing``; ``str(exc)`` is one line naming the file and the problem.
+    ``DataError`` and its kinds ``IdxError`` and ``UnreadableFile`` (both ``DataFileError``: ``.path``,
+    ``.problem``), ``ChecksumError``, ``DatasetNotFound``, ``DownloadError``, ``DownloadCancelled``,
+    ``EmptyDrawing``; ``str(exc)`` is one line naming the file and the problem.
 """
 
 from cnnlab.data.batching import Augmentation, augment, batch_indices, iterate_batches, validation_split
@@ -47,23 +54,27 @@ from cnnlab.data.download import DownloadProgress, fetch
 from cnnlab.data.errors import (
     ChecksumError,
     DataError,
+    DataFileError,
     DatasetNotFound,
     DownloadCancelled,
     DownloadError,
     EmptyDrawing,
     IdxError,
+    UnreadableFile,
 )
-from cnnlab.data.idx import load_idx_pair, read_idx, write_idx
-from cnnlab.data.preprocess import preprocess_drawing
+from cnnlab.data.idx import MAX_IDX_BYTES, load_idx_pair, read_idx, read_idx_header, write_idx
+from cnnlab.data.images import ink_bright, prepare_image, preprocess_drawing
 from cnnlab.data.synthetic import generate_digits
 
 __all__ = [
     "DATASETS",
     "ENV_VAR",
+    "MAX_IDX_BYTES",
     "SYNTHETIC_SOURCE",
     "Augmentation",
     "ChecksumError",
     "DataError",
+    "DataFileError",
     "Dataset",
     "DatasetInfo",
     "DatasetNotFound",
@@ -76,16 +87,20 @@ __all__ = [
     "FileStatus",
     "IdxError",
     "Resolution",
+    "UnreadableFile",
     "augment",
     "batch_indices",
     "cache_root",
     "fetch",
     "generate_digits",
+    "ink_bright",
     "iterate_batches",
     "load_dataset",
     "load_idx_pair",
+    "prepare_image",
     "preprocess_drawing",
     "read_idx",
+    "read_idx_header",
     "resolve",
     "status",
     "to_float_nchw",

@@ -13,8 +13,10 @@ The first place holding all four files wins. ``synthetic`` needs no files: it is
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,8 +27,16 @@ from typing import Literal
 import numpy as np
 import platformdirs
 
-from cnnlab.data.errors import ChecksumError, DataError, DatasetNotFound, IdxError
-from cnnlab.data.idx import load_idx_pair
+from cnnlab.data.errors import (
+    ChecksumError,
+    DataError,
+    DataFileError,
+    DatasetNotFound,
+    IdxError,
+    UnreadableFile,
+)
+from cnnlab.data.files import file_problem, open_regular, os_problem
+from cnnlab.data.idx import load_idx_pair, read_idx_header
 
 ENV_VAR = "CNNLAB_DATA_DIR"
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
@@ -46,6 +56,7 @@ SOURCE_WORDS: dict[str, str] = {
     "generated": "generated in memory",
 }
 SYNTHETIC_SOURCE = "synthetic (generated)"
+NO_FOLDER = "no such folder"
 
 
 @dataclass(frozen=True)
@@ -253,24 +264,32 @@ def resolve(dataset: str | DatasetInfo, data_dir: str | Path | None = None) -> R
 
 
 def _folder_problem(info: DatasetInfo, folder: Path) -> str | None:
-    if not folder.is_dir():
+    problem = file_problem(folder)
+    if problem == "no such file":
         # Pointing at the dataset folder itself instead of its parent is the common slip; the sizes tell
         # MNIST from Fashion-MNIST, whose files share their names.
         parent = folder.parent
         if all(_size(parent / f.filename) == f.size for f in info.files.values()):
-            return f"no such folder (but {parent} itself holds its files: name the parent, {parent.parent})"
-        return "no such folder"
-    missing = [f.filename for f in info.files.values() if not (folder / f.filename).is_file()]
+            return f"{NO_FOLDER} (but {parent} itself holds its files: name the parent, {parent.parent})"
+        return NO_FOLDER
+    if problem is None:
+        return "is a file, not a folder"
+    if problem != "is a folder, not a file":
+        return problem
+    problems = {f.filename: file_problem(folder / f.filename) for f in info.files.values()}
+    missing = [name for name, problem in problems.items() if problem == "no such file"]
     if missing:
         return f"missing {', '.join(missing)}"
-    return None
+    others = [f"{name} {problem}" for name, problem in problems.items() if problem is not None]
+    return "; ".join(others) or None
 
 
 def _size(path: Path) -> int | None:
     try:
-        return path.stat().st_size
-    except OSError:
+        st = os.stat(path)
+    except (OSError, ValueError):
         return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def get_info(dataset: str | DatasetInfo) -> DatasetInfo:
@@ -320,46 +339,93 @@ class DatasetStatus:
     def usable(self) -> bool:
         return self.resolution.found and self.checksums in ("ok", "unchecked", "n/a")
 
+    @property
+    def absent(self) -> bool:
+        """Simply not downloaded: no folder for it anywhere (not found, and nothing damaged in the way)."""
+        looked = self.resolution.looked
+        return not self.resolution.found and all((p.problem or "").startswith(NO_FOLDER) for p in looked)
 
-def verify_file(path: str | Path, expected: FileInfo) -> tuple[FileState, str]:
-    """Compare a file's size and SHA-256 with the published ones: ('ok' | 'bad' | 'missing', detail)."""
+
+def verify_file(path: str | Path, expected: FileInfo, *, checksum: bool = True) -> tuple[FileState, str]:
+    """Compare a file's size and SHA-256 with the published ones: ('ok' | 'bad' | 'missing', detail).
+
+    Without ``checksum`` only what is cheap is checked (a readable regular file of the published size),
+    and a file that passes is 'unchecked'. Never raises for a damaged or unreadable file: it is 'bad'.
+    """
     path = Path(path)
+    problem = file_problem(path)
+    if problem == "no such file":
+        return "missing", problem
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return "missing", "no such file"
-    if size != expected.size:
-        return "bad", f"size is {size:,} bytes, expected {expected.size:,}"
-    digest = sha256_of(path)
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size != expected.size:
+                return "bad", f"size is {size:,} bytes, expected {expected.size:,}"
+            if not checksum:
+                return "unchecked", "present, not verified"
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except UnreadableFile as exc:
+        return "bad", exc.problem
+    except OSError as exc:
+        return "bad", f"cannot be read ({os_problem(exc)})"
     if digest != expected.sha256:
         return "bad", f"SHA-256 is {digest[:16]}..., expected {expected.sha256[:16]}..."
     return "ok", "SHA-256 verified"
 
 
 def sha256_of(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    """The SHA-256 (hex) of a regular file; ``UnreadableFile`` for anything else."""
+    try:
+        with open_regular(path) as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except UnreadableFile:
+        raise
+    except OSError as exc:
+        raise UnreadableFile(path, f"cannot be read ({os_problem(exc)})") from exc
 
 
 def status(
     data_dir: str | Path | None = None, verify: bool = True, datasets: Mapping[str, DatasetInfo] | None = None
 ) -> list[DatasetStatus]:
-    """Every registered dataset: where it was found (or where it was looked for) and, with ``verify``,
-    whether each file's size and SHA-256 match the published ones (about 0.1 s for all of MNIST)."""
+    """Every registered dataset: where it was found (or where it was looked for), whether each file is a
+    readable regular file of the published size and, with ``verify``, whether its SHA-256 matches the
+    published one (about 0.1 s for all of MNIST). Without ``verify`` the IDX headers are read instead
+    (the magic numbers, and image and label counts that agree). Never raises for damaged files."""
     rows = []
     for info in (datasets or DATASETS).values():
         res = resolve(info, data_dir)
-        files = []
+        files = {}
         for role, spec in info.files.items():
             path = res.folder / spec.filename if res.folder is not None else None
             if path is None:
-                files.append(FileStatus(role, spec.filename, None, "missing", "dataset not found"))
-            elif verify:
-                files.append(FileStatus(role, spec.filename, path, *verify_file(path, spec)))
+                files[role] = FileStatus(role, spec.filename, None, "missing", "dataset not found")
             else:
-                files.append(FileStatus(role, spec.filename, path, "unchecked", "present, not verified"))
-        rows.append(DatasetStatus(info, res, tuple(files)))
+                files[role] = FileStatus(role, spec.filename, path, *verify_file(path, spec, checksum=verify))
+        if not verify:
+            _check_headers(files)
+        rows.append(DatasetStatus(info, res, tuple(files.values())))
     return rows
+
+
+def _check_headers(files: dict[str, FileStatus]) -> None:
+    """Mark as bad, in place, the unchecked files whose IDX headers are wrong or disagree."""
+    counts = {}
+    for role, row in files.items():
+        if row.state != "unchecked" or row.path is None:
+            continue
+        try:
+            shape, _ = read_idx_header(row.path, "images" if role.endswith("images") else "labels")
+        except DataFileError as exc:
+            files[role] = dataclasses.replace(row, state="bad", detail=exc.problem)
+            continue
+        counts[role] = shape[0]
+    for split in ("train", "test"):
+        images, labels = counts.get(f"{split}_images"), counts.get(f"{split}_labels")
+        if images is not None and labels is not None and images != labels:
+            row = files[f"{split}_labels"]
+            other = files[f"{split}_images"].filename
+            detail = f"holds {labels:,} labels but {other} holds {images:,} images"
+            files[f"{split}_labels"] = dataclasses.replace(row, state="bad", detail=detail)
 
 
 # -------------------------------------------------------------------------------------------- loading
@@ -421,6 +487,7 @@ def load_dataset(
     folder = res.folder
     if verify:
         for spec in info.files.values():
+            open_regular(folder / spec.filename).close()  # unreadable is not damaged: UnreadableFile
             state, detail = verify_file(folder / spec.filename, spec)
             if state != "ok":
                 raise ChecksumError(

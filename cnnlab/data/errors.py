@@ -13,13 +13,23 @@ class DataError(Exception):
     """A data problem the user can fix: a missing, damaged or mismatched file, a failed download."""
 
 
-class IdxError(DataError):
-    """An IDX file is malformed: wrong magic number, cut short, extra bytes, not gzip, bad labels."""
+class DataFileError(DataError):
+    """One data file is unusable; ``path`` and ``problem`` say which and why ("<name>: <problem>")."""
 
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{self.path.name}: {problem}")
+
+
+class IdxError(DataFileError):
+    """An IDX file is malformed: wrong magic number, cut short, extra bytes, not gzip, bad labels, or a
+    header promising more than the size budget."""
+
+
+class UnreadableFile(DataFileError):
+    """A data file cannot be opened: missing, a folder, a pipe or device rather than a regular file, or
+    permission denied."""
 
 
 class ChecksumError(DataError):

@@ -1,9 +1,10 @@
-"""Turn a drawing into what an MNIST image is, so a network trained on MNIST can read it.
+"""MNIST's framing recipe, applied to an ink bounding box (``images.prepare_image`` finds the ink).
 
 MNIST's recipe (LeCun et al.): the digit's bounding box is scaled to fit a 20x20 box keeping its aspect
 ratio, anti-aliased, and pasted into 28x28 so that its centre of mass lands on the centre, shifting by whole
 pixels. In real MNIST the centre of mass sits at row 14.0, column 14.0 (pixel centres at integer indices,
-spread +-0.29 from the rounding), so that is the target here too.
+spread +-0.29 from the rounding), so that is the target here too. One departure: a lopsided digit whose
+centring would push ink to the frame's edge is shifted back just enough to keep a ``MARGIN`` of paper.
 """
 
 from __future__ import annotations
@@ -15,50 +16,9 @@ from cnnlab.data.errors import EmptyDrawing
 SIZE = 28
 BOX = 20
 CENTRE = 14.0
-# Soft fringes fainter than this (after the contrast stretch) do not count towards the bounding box, so a
-# blurry pen is measured by its stroke, not by its halo.
-INK_THRESHOLD = 0.25
-# Less contrast than this between ink and background is an empty canvas, not a faint digit.
-MIN_CONTRAST = 0.25
-# Ink whose bounding box is shorter than this fraction of the canvas is a speck (a click), not a digit.
-MIN_EXTENT = 0.1
-
-
-def preprocess_drawing(image: np.ndarray, *, box: int = BOX) -> np.ndarray:
-    """A drawing of any size -> an MNIST-style float32 (28, 28) image in [0, 1], ink bright.
-
-    ``image`` is (H, W) or (H, W, 3|4) with alpha ignored; integers (0 .. the type's maximum) or floats
-    (0 .. 1; floats above 1 are taken as 0 .. 255). White-on-black and black-on-white are both accepted:
-    the background is the majority colour of the border. Raises ``EmptyDrawing`` for an empty canvas or a
-    speck. Enlarging a tiny input uses area weighting, so it comes out a little blocky.
-    """
-    a = _to_grey(image)
-    border = np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
-    background = float(np.median(border))
-    full = float(np.iinfo(a.dtype).max) if a.dtype.kind in "ui" else (255.0 if a.max() > 1.0 else 1.0)
-    # Work on the raw canvas in its own units; only the cropped digit is ever converted to float.
-    dark_ink = background > full / 2
-    ink_level = float(a.min() if dark_ink else a.max())
-    contrast = abs(ink_level - background)
-    if contrast < MIN_CONTRAST * full:
-        raise EmptyDrawing("the drawing is empty: there is no ink on the canvas")
-    if dark_ink:
-        ink = a < background - INK_THRESHOLD * contrast
-    else:
-        ink = a > background + INK_THRESHOLD * contrast
-    rows = np.flatnonzero(ink.any(axis=1))
-    cols = np.flatnonzero(ink.any(axis=0))
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    h, w = r1 - r0, c1 - c0
-    if max(h, w) < MIN_EXTENT * max(a.shape):
-        raise EmptyDrawing(
-            f"the drawing is nearly empty: its ink spans only {max(h, w)} of {max(a.shape)} pixels"
-        )
-    crop = a[r0:r1, c0:c1].astype(np.float32)
-    crop -= background
-    crop *= np.float32(1.0 / (ink_level - background))
-    np.clip(crop, 0.0, 1.0, out=crop)
-    return fit_and_centre(crop, box=box)
+# The centring by centre of mass never pushes ink into (or past) the outermost rows and columns: a 7's
+# mass sits in its top bar, and centring it alone used to cut off the end of its tail.
+MARGIN = 1
 
 
 def fit_and_centre(crop: np.ndarray, *, box: int = BOX) -> np.ndarray:
@@ -86,8 +46,18 @@ def fit_and_centre(crop: np.ndarray, *, box: int = BOX) -> np.ndarray:
     cy = small.sum(axis=1) @ np.arange(small.shape[0], dtype=np.float32) / mass
     cx = small.sum(axis=0) @ np.arange(small.shape[1], dtype=np.float32) / mass
     out = np.zeros((SIZE, SIZE), dtype=np.float32)
-    _paste(out, small, int(np.floor(CENTRE - cy + 0.5)), int(np.floor(CENTRE - cx + 0.5)))
+    top = _inside(int(np.floor(CENTRE - cy + 0.5)), small.shape[0])
+    left = _inside(int(np.floor(CENTRE - cx + 0.5)), small.shape[1])
+    _paste(out, small, top, left)
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _inside(start: int, length: int) -> int:
+    """``start`` moved as little as needed to keep ``length`` pixels within the frame, inside MARGIN."""
+    highest = SIZE - MARGIN - length
+    if highest < MARGIN:  # a box larger than the frame less its margins: centred, clipped at both ends
+        return (SIZE - length) // 2
+    return min(max(start, MARGIN), highest)
 
 
 def _area_resample(a: np.ndarray, scale: float, length: float) -> np.ndarray:
@@ -120,19 +90,3 @@ def _paste(out: np.ndarray, small: np.ndarray, top: int, left: int) -> None:
     y1, x1 = min(top + h, out.shape[0]), min(left + w, out.shape[1])
     if y1 > y0 and x1 > x0:
         out[y0:y1, x0:x1] = small[y0 - top : y1 - top, x0 - left : x1 - left]
-
-
-def _to_grey(image: np.ndarray) -> np.ndarray:
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] in (3, 4):
-        grey = a[..., :3].mean(axis=2, dtype=np.float32)
-        a = grey.round().astype(a.dtype) if a.dtype.kind in "ui" else grey
-    elif a.ndim != 2:
-        raise ValueError(f"a drawing must be (H, W) or (H, W, 3|4), got shape {a.shape}")
-    if a.shape[0] < 2 or a.shape[1] < 2:
-        raise ValueError(f"a drawing must be at least 2x2 pixels, got {a.shape[0]}x{a.shape[1]}")
-    if a.dtype.kind == "b":
-        return a.astype(np.uint8) * np.uint8(255)
-    if a.dtype.kind not in "uif":
-        raise ValueError(f"a drawing must hold numbers, got dtype {a.dtype}")
-    return a

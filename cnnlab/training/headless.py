@@ -17,7 +17,7 @@ from cnnlab.data import (
     DatasetNotFound,
     EmptyDrawing,
     load_dataset,
-    preprocess_drawing,
+    prepare_image,
 )
 from cnnlab.engine import Checkpoint, NetSpec, Network, SpecError, load_preset
 from cnnlab.training.config import ConfigError, TrainConfig, recommended_settings
@@ -177,7 +177,7 @@ def classify(
     sources: Sequence[str] | None = None,
     top: int = 3,
 ) -> list[Prediction]:
-    """Preprocess each drawing MNIST-style (``preprocess_drawing``) and classify it.
+    """Prepare each image MNIST-style (``cnnlab.data.prepare_image``, as the app does) and classify it.
 
     Raises ``EmptyDrawing`` (a ``DataError``) for an image with no ink.
     """
@@ -187,7 +187,7 @@ def classify(
     prepared = []
     for source, drawing in zip(sources, drawings, strict=True):
         try:
-            prepared.append(preprocess_drawing(drawing))
+            prepared.append(prepare_image(drawing))
         except EmptyDrawing as exc:
             raise EmptyDrawing(f"{source}: {exc}") from None
         except ValueError as exc:  # not an image shape or type the preprocessing accepts

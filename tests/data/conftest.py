@@ -72,11 +72,15 @@ def fake_root(tmp_path: Path) -> Path:
 @dataclass
 class FileServer:
     """A local HTTP server with one route per behaviour: ``good``, ``truncated``, ``wrong``, ``long``,
-    ``missing`` (404), ``broken`` (500), ``slow`` (answers after a pause)."""
+    ``missing`` (404), ``broken`` (500), ``slow`` (answers after a pause), ``hang`` (a first chunk, then
+    silence), ``stall`` (a trickle: ``stall_bytes`` every ``stall_every`` seconds, never silent for long)."""
 
     files: dict[str, bytes]
     base: str = ""
     hits: Counter = field(default_factory=Counter)
+    stall_bytes: int = 100
+    stall_every: float = 0.02
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def url(self, route: str) -> str:
         return f"{self.base}/{route}/"
@@ -96,6 +100,9 @@ def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
                 return
             if route == "slow":
                 time.sleep(1.0)
+            if route in ("stall", "hang"):
+                self._trickle(data, route)
+                return
             body = data
             if route == "wrong":
                 body = bytes(b ^ 0x5A for b in data)
@@ -109,6 +116,19 @@ def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
             # The client may give up first (a cancel or timeout test).
             with contextlib.suppress(OSError):
                 self.wfile.write(body + (b"more" * 100 if route == "long" else b""))
+
+        def _trickle(self, data: bytes, route: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            step = server.stall_bytes
+            # The client gives up (the write fails) or the test ends (stopping is set), whichever is first.
+            with contextlib.suppress(OSError):
+                for start in range(0, len(data), step):
+                    self.wfile.write(data[start : start + step])
+                    self.wfile.flush()
+                    if server.stopping.wait(server.stall_every if route == "stall" else 30.0):
+                        return
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -127,6 +147,7 @@ def file_server() -> Iterator[FileServer]:
     try:
         yield server
     finally:
+        server.stopping.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -123,12 +121,19 @@ def test_several_channels_share_one_transform():
     np.testing.assert_array_equal(out[:, 1], out[:, 0])
 
 
-def test_augment_speed_is_printed():
+def test_a_batch_of_several_chunks_is_warped_as_one(batch):
+    """augment works a few images at a time (for speed: see ``cnnlab data bench``); the chunks must not
+    change the result, the input, or the stream of random draws."""
     x = np.random.default_rng(0).random((64, 1, 28, 28)).astype(np.float32)
-    rng = np.random.default_rng(0)
-    augment(x, rng)
-    n = 200
-    start = time.perf_counter()
-    for _ in range(n):
-        augment(x, rng)
-    print(f"\naugment: {(time.perf_counter() - start) / n * 1e3:.2f} ms per batch of 64")
+    before = x.copy()
+    rng = np.random.default_rng(5)
+    out = augment(x, rng)
+    np.testing.assert_array_equal(x, before)
+    draws = np.random.default_rng(5)
+    angle = np.radians(draws.uniform(-10.0, 10.0, 64))
+    zoom = draws.uniform(0.9, 1.1, 64)
+    ty, tx = draws.uniform(-2.0, 2.0, (2, 64))
+    np.testing.assert_allclose(out, _warp(x, angle, zoom, ty, tx), atol=1e-6)
+    # The generator moved on: the next batch gets fresh transforms.
+    assert rng.bit_generator.state == draws.bit_generator.state
+    assert not np.allclose(augment(x, rng), out)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from cnnlab.data import IdxError, load_idx_pair, read_idx, write_idx
+from cnnlab.data import IdxError, UnreadableFile, load_idx_pair, read_idx, write_idx
 from cnnlab.data.idx import IMAGES_MAGIC, LABELS_MAGIC
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
@@ -164,7 +164,8 @@ def test_damaged_gzip_stream(tmp_path: Path):
 
 
 def test_missing_file(tmp_path: Path):
-    assert "cannot be read" in _message(tmp_path / "nowhere.gz")
+    with pytest.raises(UnreadableFile, match=r"^nowhere\.gz: no such file$"):
+        read_idx(tmp_path / "nowhere.gz")
 
 
 # ----------------------------------------------------------------------------------------- pairs

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +38,39 @@ def ink_box(image: np.ndarray) -> tuple[int, int]:
     return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
 
 
+RING = [(140 + 80 * np.sin(t), 140 - 100 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 40)]
+
+
 def test_a_drawing_comes_out_mnist_shaped():
-    out = preprocess_drawing(draw(SEVEN))
-    assert out.shape == (28, 28) and out.dtype == np.float32
-    assert out.min() >= 0.0 and out.max() == pytest.approx(1.0)
-    cy, cx = centre_of_mass(out)
+    for shape in (RING, SEVEN):
+        out = preprocess_drawing(draw(shape))
+        assert out.shape == (28, 28) and out.dtype == np.float32
+        assert out.min() >= 0.0 and out.max() == pytest.approx(1.0)
+        assert max(ink_box(out > 0)) == 20
+    # A balanced digit's centre of mass lands on (14, 14), within the half pixel whole shifts allow.
+    cy, cx = centre_of_mass(preprocess_drawing(draw(RING)))
     assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
-    assert max(ink_box(out > 0)) == 20
+
+
+SEVENS = [
+    SEVEN,
+    [(40, 40), (240, 40), (200, 80), (150, 200), (140, 270)],
+    [(30, 30), (250, 30), (250, 60), (200, 120), (140, 275)],
+    [(60, 60), (230, 45), (70, 260)],  # a tail sweeping to the lower left
+]
+
+
+@pytest.mark.parametrize("pen", [10, 22, 40])
+@pytest.mark.parametrize("points", SEVENS, ids=["plain", "hooked", "serif", "sweeping"])
+def test_a_top_heavy_digit_keeps_its_tail(points, pen: int):
+    """Issue 12: the pad's preview cut off a 7's tail at the bottom edge. Centring a 7's mass (its top
+    bar) pushed the tail out of the frame; now the digit is shifted back to keep a pixel of paper."""
+    out = preprocess_drawing(draw(points, pen=pen))
+    edges = np.concatenate([out[0], out[-1], out[:, 0], out[:, -1]])
+    assert edges.max() == 0.0, "ink reached the frame's edge"
+    assert max(ink_box(out > 0)) == 20, "the whole digit is there, 20 pixels tall"
+    cy, _ = centre_of_mass(out)
+    assert 12.0 < cy < 14.0  # moved up from the centre only as far as the tail needed
 
 
 def test_position_and_canvas_size_do_not_matter():
@@ -104,14 +129,18 @@ def test_bad_shapes_are_refused(shape):
         preprocess_drawing(np.zeros(shape))
 
 
-def test_speed_on_a_280_canvas_is_printed():
+def test_preprocessing_has_no_hidden_state():
+    """The pad calls this on every stroke (its speed: ``cnnlab data bench``): the same canvas always
+    gives the same image, whatever came before, and the canvas is left as it was."""
     canvas = draw(SEVEN)
-    preprocess_drawing(canvas)
-    n = 300
-    start = time.perf_counter()
-    for _ in range(n):
-        preprocess_drawing(canvas)
-    print(f"\npreprocess_drawing: {(time.perf_counter() - start) / n * 1e3:.3f} ms per 280x280 uint8 canvas")
+    canvas.setflags(write=False)
+    first = preprocess_drawing(canvas)
+    preprocess_drawing(draw([(40, 40), (240, 240)], pen=30))
+    preprocess_drawing(255 - canvas)
+    np.testing.assert_array_equal(preprocess_drawing(canvas), first)
+    np.testing.assert_array_equal(canvas, draw(SEVEN))
+    first[:] = 0  # the result is the caller's own array
+    assert preprocess_drawing(canvas).max() == pytest.approx(1.0)
 
 
 # ---------------------------------------------------------------------------------- with real MNIST

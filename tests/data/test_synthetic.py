@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
-from cnnlab.data import generate_digits
+from cnnlab.data import generate_digits, load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +68,12 @@ def test_empty_and_single():
     assert images.shape == (1, 28, 28) and images.max() > 200
 
 
-def test_generation_time_is_printed():
-    start = time.perf_counter()
-    generate_digits(12_000, np.random.default_rng(0))
-    generate_digits(2_000, np.random.default_rng(1))
-    print(f"\nsynthetic: 12,000 + 2,000 digits in {time.perf_counter() - start:.2f} s")
+def test_the_default_synthetic_dataset_is_balanced_and_disjoint():
+    """What ``--dataset synthetic`` trains on (its speed: ``cnnlab data bench``)."""
+    ds = load_dataset("synthetic")
+    assert ds.train_images.shape == (12_000, 28, 28) and ds.test_images.shape == (2_000, 28, 28)
+    assert np.bincount(ds.train_labels).tolist() == [1_200] * 10
+    assert np.bincount(ds.test_labels).tolist() == [200] * 10
+    train = {image.tobytes() for image in ds.train_images}
+    assert len(train) == 12_000, "no digit is drawn twice"
+    assert not any(image.tobytes() in train for image in ds.test_images), "no test digit is a training digit"

@@ -20,7 +20,8 @@ Public API (stable; the main window and its self-test use it)::
     panel.clear(); panel.undo()                # also Esc/Delete and Ctrl+Z while the panel has focus
     panel.set_brush_width(px)                  # in canvas pixels (the canvas is 280x280; default 22)
     panel.load_image_file(path)                # PNG/JPEG via QImage; ValueError with a readable message
-    panel.show_image(array, exact=False)       # any (H, W) grey image (ink bright or dark) onto the pad
+    panel.show_image(array, exact=False)       # (H, W) grey or (H, W, 3|4) RGB(A) onto the pad, prepared
+                                               #   by cnnlab.data.prepare_image like `cnnlab predict`
     panel.show_test_image(index)               # dataset.test_images[index], fed to the network as is
     panel.set_saliency(True)                   # overlay |d score_top / d input| on the 28x28 preview
     panel.last_latency_ms                      # mouse event -> bars updated, for the latest update
@@ -79,7 +80,7 @@ from cnnlab.app.widgets.bars import ClassBars
 from cnnlab.app.widgets.color_scale import ColorScale
 from cnnlab.app.widgets.flow_layout import FlowLayout
 from cnnlab.app.widgets.view_frame import wrapping_label
-from cnnlab.data import EmptyDrawing, preprocess_drawing
+from cnnlab.data import EmptyDrawing, ink_bright, prepare_image
 from cnnlab.engine import Checkpoint, Network
 
 CANVAS = 280  # ten canvas pixels per MNIST pixel
@@ -104,24 +105,19 @@ def qimage_to_grey(image: QImage) -> np.ndarray:
     return buffer.reshape(h, stride)[:, :w].copy()
 
 
+def qimage_to_rgba(image: QImage) -> np.ndarray:
+    """Any QImage -> uint8 (H, W, 4) RGBA, a copy; alpha is left for ``prepare_image`` to composite."""
+    rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    h, w, stride = rgba.height(), rgba.width(), rgba.bytesPerLine()
+    buffer = np.frombuffer(rgba.constBits(), dtype=np.uint8, count=stride * h)
+    return buffer.reshape(h, stride)[:, : w * 4].reshape(h, w, 4).copy()
+
+
 def grey_to_qimage(grey: np.ndarray) -> QImage:
     """uint8 (H, W) -> a QImage owning its pixels."""
     grey = np.ascontiguousarray(grey, dtype=np.uint8)
     h, w = grey.shape
     return QImage(grey.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-
-
-def mnist_style(array: np.ndarray) -> np.ndarray:
-    """A 28x28 image already in MNIST framing -> float32 in [0, 1], ink bright (inverting dark-on-light)."""
-    a = np.asarray(array, dtype=np.float32)
-    if a.ndim == 3:
-        a = a[..., :3].mean(axis=2)
-    if a.max() > 1.0:
-        a = a / 255.0
-    border = np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
-    if np.median(border) > 0.5:
-        a = 1.0 - a
-    return np.clip(a, 0.0, 1.0).astype(np.float32)
 
 
 class DrawingPad(QWidget):
@@ -581,7 +577,7 @@ class DrawingPanel(QWidget):
         if self._fixed_input is not None and self.pad.stroke_count == 0:
             return self._fixed_input
         try:
-            x = preprocess_drawing(self.pad.canvas_array())
+            x = prepare_image(self.pad.canvas_array())
         except EmptyDrawing as exc:
             self._empty_reason = str(exc)
             return None
@@ -625,35 +621,27 @@ class DrawingPanel(QWidget):
         self.predict_now()
 
     def load_image_file(self, path: str | Path) -> None:
-        """Read a PNG/JPEG with QImage and put it on the pad (MNIST-style preprocessing unless 28x28)."""
+        """Read a PNG/JPEG with QImage and put it on the pad, prepared by ``cnnlab.data.prepare_image``."""
         image = QImage(str(path))
         if image.isNull():
             raise ValueError(f"{Path(path).name}: not an image file Qt can read (PNG or JPEG expected)")
-        if image.hasAlphaChannel():
-            # Transparent pixels are paper: flatten onto white before going grey.
-            flat = QImage(image.size(), QImage.Format.Format_RGB32)
-            flat.fill(QColor(255, 255, 255))
-            painter = QPainter(flat)
-            painter.drawImage(0, 0, image)
-            painter.end()
-            image = flat
-        self.show_image(qimage_to_grey(image), label=Path(path).name)
+        self.show_image(qimage_to_rgba(image), label=Path(path).name)
 
     def show_image(self, array: np.ndarray, *, exact: bool = False, label: str = "") -> None:
-        """Put a grey image on the pad. 28x28 images (and ``exact`` ones) are fed as they are, with the
-        polarity fixed; larger ones are preprocessed MNIST-style (``ValueError`` when there is no ink)."""
-        a = np.asarray(array)
-        if a.ndim == 3:
-            a = a[..., :3].mean(axis=2)
-        if exact or a.shape == (28, 28):
-            fixed = mnist_style(a) if not exact else np.asarray(a, dtype=np.float32)
+        """Put an image on the pad: (H, W) grey or (H, W, 3|4) RGB(A), prepared for the network by
+        ``cnnlab.data.prepare_image`` (``ValueError`` when there is no ink); ``exact`` ones, grey (28, 28)
+        in [0, 1] with bright ink, are fed as they are."""
+        if exact:
+            fixed = np.asarray(array, dtype=np.float32)
+            shown = fixed
         else:
             try:
-                fixed = preprocess_drawing(a)
+                fixed = prepare_image(array)
+                # The pad shows the picture itself (dark ink on paper whatever its polarity) unless it is
+                # as small as what the network sees.
+                shown = fixed if np.shape(array)[:2] == (28, 28) else ink_bright(array)
             except EmptyDrawing as exc:
                 raise ValueError(f"{label or 'the image'}: {exc}") from None
-        # The pad shows dark ink on paper whatever the source's polarity.
-        shown = fixed if a.shape == (28, 28) or exact else _ink_bright(a)
         self._fixed_input = fixed
         self._fixed_label = label
         self.pad.set_picture(np.round(255 - 255 * np.clip(shown, 0, 1)).astype(np.uint8))
@@ -777,12 +765,3 @@ def saliency_rgba(heat: np.ndarray, rgb) -> np.ndarray:
     rgba[..., :3] = rgb
     rgba[..., 3] = np.round(235 * np.clip(heat * 1.2, 0, 1)).astype(np.uint8)
     return rgba
-
-
-def _ink_bright(a: np.ndarray) -> np.ndarray:
-    """Any grey image scaled to [0, 1] with the ink bright (the majority border colour is paper)."""
-    a = np.asarray(a, dtype=np.float32)
-    lo, hi = float(a.min()), float(a.max())
-    a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    border = np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
-    return 1.0 - a if np.median(border) > 0.5 else a
