@@ -29,9 +29,10 @@ def whole(value: Any, what: str, minimum: int = 0, maximum: int = MAX_COUNT) -> 
     """An ``int`` (not a bool, not a float) from ``minimum`` to ``maximum``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ConfigError(f"{what} must be a whole number, got {shown(value)}")
-    if not minimum <= value <= maximum:
-        upper = "" if maximum >= MAX_COUNT else f" and at most {maximum:,}"
-        raise ConfigError(f"{what} must be at least {minimum:,}{upper}, got {shown(value)}")
+    if value < minimum:
+        raise ConfigError(f"{what} must be at least {minimum:,}, got {shown(value)}")
+    if value > maximum:
+        raise ConfigError(f"{what} must be at most {maximum:,}, got {shown(value)}")
     return int(value)
 
 
@@ -47,7 +48,10 @@ def real(
     """A finite number (an int or a float, not a bool and not text) within the bounds given."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigError(f"{what} must be a number, got {shown(value)}")
-    number = float(value) if abs(value) < 1e308 else math.inf
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        number = math.inf
     if not math.isfinite(number):
         raise ConfigError(f"{what} must be a finite number, got {shown(value)}")
     if minimum is not None and number < minimum:
