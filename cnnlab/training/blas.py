@@ -12,8 +12,8 @@ from typing import Any
 
 
 def limit_blas_threads(threads: int = 1) -> Any:
-    """Let BLAS use ``threads`` threads from now on; returns threadpoolctl's limiter (``.restore()``
-    puts the previous limits back)."""
+    """Let BLAS use ``threads`` threads from now on; returns threadpoolctl's limiter (its
+    ``restore_original_limits()`` puts the previous limits back)."""
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"BLAS threads must be a whole number of at least 1, got {threads!r}")
     import numpy  # noqa: F401  (threadpoolctl can only limit a BLAS that is already loaded)

@@ -169,3 +169,36 @@ def test_a_resumed_run_keeps_the_checkpoints_own_network(
     )
     assert code == 0, err
     assert "Training seed (5,258 parameters)" in out
+
+
+def test_an_internal_error_is_one_line_and_debug_shows_where(capsys, monkeypatch):
+    from cnnlab.training import headless
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something broke\nin two lines")
+
+    monkeypatch.setattr(headless, "load_spec", broken)
+    code, _, err = run(capsys, "train", "--preset", "seed")
+    assert code == cli.EXIT_INTERNAL_ERROR and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("cnnlab: internal error: RuntimeError: something broke in two lines (run again with")
+    with pytest.raises(RuntimeError, match="something broke"):
+        cli.main(["--debug", "train", "--preset", "seed"])
+
+
+def test_one_helper_limits_blas_threads():
+    from threadpoolctl import threadpool_info
+
+    from cnnlab.training import limit_blas_threads
+
+    def blas_threads() -> set[int]:
+        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+    before = blas_threads()
+    limiter = limit_blas_threads(1)
+    try:
+        assert blas_threads() == {1}
+    finally:
+        limiter.restore_original_limits()
+    assert blas_threads() == before
+    with pytest.raises(ValueError, match="at least 1"):
+        limit_blas_threads(0)
