@@ -180,7 +180,7 @@ def test_an_internal_error_is_one_line_and_debug_shows_where(capsys, monkeypatch
     monkeypatch.setattr(headless, "load_spec", broken)
     code, _, err = run(capsys, "train", "--preset", "seed")
     assert code == cli.EXIT_INTERNAL_ERROR and err.count("\n") == 1 and "Traceback" not in err
-    assert err.startswith("cnnlab: internal error: RuntimeError: something broke in two lines (run again with")
+    assert err.startswith("cnnlab: internal error: RuntimeError: something broke in two lines (run again")
     with pytest.raises(RuntimeError, match="something broke"):
         cli.main(["--debug", "train", "--preset", "seed"])
 
