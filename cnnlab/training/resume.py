@@ -228,10 +228,8 @@ def _history(value: Any) -> dict[str, dict[str, list[float | None]]]:
 def _curve(value: Any, what: str) -> list[float | None]:
     values = checks.sequence(value, what)
     for i, v in enumerate(values):
-        if v is not None and (
-            isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or abs(v) > 1e300
-        ):
-            raise ConfigError(f"{what}[{i}] must be a finite number or null, got {checks.shown(v)}")
+        if v is not None:
+            checks.real(v, f"{what}[{i}]", -1e300, 1e300)
     return values
 
 

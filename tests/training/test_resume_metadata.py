@@ -70,7 +70,7 @@ METADATA_CASES = [
     (edit((("smooth",), [])), "smooth must be a JSON object"),
     (edit((("smooth", "count"), None)), "smooth.count must be a whole number, got None"),
     (edit((("history", "steps", "loss"), [0.5])), "history.steps holds curves of different lengths"),
-    (edit((("history", "steps", "loss", 0), "x")), "history.steps.loss[0] must be a finite number"),
+    (edit((("history", "steps", "loss", 0), "x")), "history.steps.loss[0] must be a number"),
     (edit((("history", "evals", "step", 0), math.inf)), "history.evals.step[0]"),
     (edit((("history",), [])), "history must be a JSON object"),
     (edit((("history", "epochs"), 3)), "history.epochs must be a JSON object"),
