@@ -26,8 +26,9 @@ the end).
 
 The parts, each in its own module: ``steering`` (requests from other threads, live settings),
 ``progress`` (counters and curves), ``stats`` (clock, throughput, norms, histograms), ``snapshots``
-(building a snapshot), ``resume`` (checkpoint metadata written and checked), ``optimization`` (the
-optimizer and the learning-rate schedule).
+(building a snapshot), ``recovery`` (the last good point a diverged run goes back to), ``resume``
+(checkpoint metadata written and checked), ``optimization`` (the optimizer and the learning-rate
+schedule).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -53,24 +53,13 @@ from cnnlab.training.files import WriteError
 from cnnlab.training.metrics import evaluate_network
 from cnnlab.training.optimization import LearningRate, build_optimizer, sync_optimizer
 from cnnlab.training.progress import Progress, RunHistory
+from cnnlab.training.recovery import GoodPoint
 from cnnlab.training.snapshot import Event, Snapshot
 from cnnlab.training.snapshots import Cadence, make_snapshot
 from cnnlab.training.stats import LayerStatsMaker, RunClock, parameters_problem
 from cnnlab.training.steering import Gate, Steering
 
 EVAL_CHUNK = 1000
-
-
-@dataclass(frozen=True)
-class _GoodPoint:
-    """The state at the last snapshot, to go back to if a later step makes the weights bad."""
-
-    snapshot: Snapshot
-    optimizer_state: dict[str, np.ndarray]
-    progress: Progress
-    history_sizes: tuple[int, ...]
-    data_rng: dict
-    model_rng: dict
 
 
 class TrainingSession:
@@ -135,7 +124,7 @@ class TrainingSession:
         self.history = RunHistory([name for name, _, _ in self.network.named_parameters()])
         self._cadence = Cadence(config.snapshot_every, config.snapshot_seconds)
         self._stats = LayerStatsMaker(self.clock.now)
-        self._good: _GoodPoint | None = None
+        self._good: GoodPoint | None = None  # see recovery
         self._started = False
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -382,14 +371,7 @@ class TrainingSession:
         snapshot = make_snapshot(
             self, event, stats, message=message, running=not final, paused=paused, extra=extra
         )
-        self._good = _GoodPoint(
-            snapshot,
-            {k: v.copy() for k, v in self.optimizer.state_dict().items()},
-            p.copy(),
-            self.history.sizes(),
-            self.data_rng.bit_generator.state,
-            self.model_rng.bit_generator.state,
-        )
+        self._good = GoodPoint.capture(self, snapshot)
         yield snapshot
         return final
 
@@ -405,7 +387,7 @@ class TrainingSession:
             )
         weights = grads = None
         if rollback:
-            self._go_back(good)
+            good.restore(self)
             weights, grads = good.snapshot.weights, good.snapshot.grads
         else:
             grads = MappingProxyType({})  # the failed step's gradients belong to no step that counts
@@ -428,17 +410,6 @@ class TrainingSession:
             weights=weights,
             grads=grads,
         )
-
-    def _go_back(self, good: _GoodPoint) -> None:
-        self.network.load_state_dict(dict(good.snapshot.weights))
-        self.optimizer.load_state_dict(good.optimizer_state)
-        # The live settings stay as the learner set them; a change made after the good step counts from it.
-        changes = [(min(step, good.progress.step), key, value) for step, key, value in self.progress.changes]
-        self.progress = good.progress.copy()
-        self.progress.changes = changes
-        self.history.truncate(good.history_sizes)
-        self.data_rng.bit_generator.state = good.data_rng
-        self.model_rng.bit_generator.state = good.model_rng
 
     def _save_final(self, extra: dict) -> None:
         if self.checkpoint_path is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -99,8 +99,3 @@ def make_snapshot(
         dataset=session.dataset.name,
         held_out_loss=held[1] if held else None,
     )
-
-
-def frozen_mapping(arrays: Mapping[str, np.ndarray]) -> Mapping[str, Any]:
-    """A read-only mapping of read-only copies."""
-    return MappingProxyType({name: frozen(value) for name, value in arrays.items()})
