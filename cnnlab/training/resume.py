@@ -123,7 +123,12 @@ def _read(meta: dict, n_train: int) -> ResumeState:
     order_state = meta.get("order_state")
     if order_state is not None:
         p.order_state = _rng_state(order_state, "order_state")
-        p.pos = checks.whole(meta.get("pos"), "pos", 0, n_train)
+        try:
+            p.pos = checks.whole(meta.get("pos"), "pos", 0, n_train)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{exc} (the training set has {n_train:,} images now: was --limit changed?)"
+            ) from None
         p.epoch_step = checks.whole(meta.get("epoch_step", 0), "epoch_step")
         totals = checks.sequence(meta.get("epoch_totals"), "epoch_totals", length=3)
         p.epoch_loss_sum = checks.real(totals[0], "epoch_totals[0]", 0.0)
