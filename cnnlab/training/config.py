@@ -8,6 +8,7 @@ change in the run's history; the config keeps the values the run started with.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -140,7 +141,9 @@ def _optional(check):
 # Each field's check (see ``checks``): types are strict, NaN and infinities never pass.
 _FIELD_CHECKS = {
     "dataset": lambda v: checks.text(v, "dataset", 64),
-    "data_dir": _optional(lambda v: checks.text(v, "data_dir", 4096)),
+    "data_dir": _optional(
+        lambda v: checks.text(os.fspath(v) if isinstance(v, os.PathLike) else v, "data_dir", 4096)
+    ),
     "epochs": lambda v: checks.whole(v, "epochs", 1, MAX_EPOCHS),
     "batch_size": lambda v: checks.whole(v, "batch size", 1, MAX_BATCH),
     "optimizer": lambda v: checks.choice(v, "optimizer", OPTIMIZER_NAMES),
