@@ -48,7 +48,7 @@ from cnnlab.data import Augmentation, Dataset, load_dataset, to_float_nchw
 from cnnlab.engine import Checkpoint, build, save_checkpoint
 from cnnlab.training import resume
 from cnnlab.training.checks import check_input_shape
-from cnnlab.training.config import ConfigError, TrainConfig
+from cnnlab.training.config import LIVE_SETTINGS, ConfigError, TrainConfig
 from cnnlab.training.files import WriteError
 from cnnlab.training.metrics import evaluate_network
 from cnnlab.training.optimization import LearningRate, build_optimizer, sync_optimizer
@@ -115,8 +115,7 @@ class TrainingSession:
         self._held_y = self.dataset.test_labels[:held]
 
         self.network = build(config.spec, self.model_rng)
-        live = {k: getattr(config, k) for k in ("lr", "momentum", "weight_decay", "batch_size", "augment")}
-        self.steering = Steering(live, save=self._save_into)
+        self.steering = Steering({k: getattr(config, k) for k in LIVE_SETTINGS}, save=self._save_into)
         self.optimizer = build_optimizer(config, self.network, self.steering.settings)
         self._lr = LearningRate(config, self.n_train)
         self._augmentation = Augmentation()
