@@ -1,26 +1,72 @@
 """The ``cnnlab`` command: argparse subcommands over the floors below.
 
 ``cnnlab`` with no subcommand opens the desktop lab (``gui``). Every subcommand turns a user error
-(missing data, a bad spec, a bad checkpoint) into one readable line on stderr and a non-zero exit code;
-a traceback is shown only with ``--debug``.
+(missing data, a bad spec, a bad checkpoint, a file that cannot be written) into one readable line on
+stderr and a non-zero exit code; a traceback is shown only with ``--debug``. Numbers that cannot work
+(NaN, infinities, negative counts) are refused while the arguments are parsed.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from cnnlab import __version__
 
 EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 70  # a bug in cnnlab: said in one line too, the traceback only with --debug
 
 
 class UserError(Exception):
     """A problem the user can fix; printed as one line, never as a traceback."""
 
 
+def whole_arg(minimum: int):
+    """An argparse ``type``: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def real_arg(*, minimum: float | None = None, above: float | None = None, below: float | None = None):
+    """An argparse ``type``: a finite number within the bounds given (NaN and infinities refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum:g}, got {value:g}")
+        if above is not None and value <= above:
+            raise argparse.ArgumentTypeError(f"must be above {above:g}, got {value:g}")
+        if below is not None and value >= below:
+            raise argparse.ArgumentTypeError(f"must be below {below:g}, got {value:g}")
+        return value
+
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose refusals are one line like every other error (the usage is one --help away)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"cnnlab: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cnnlab",
         description="A desktop lab for watching a from-scratch NumPy CNN learn.",
     )
@@ -28,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser.add_argument(
         "--blas-threads",
-        type=int,
+        type=whole_arg(1),
         default=1,
         metavar="N",
         help="threads for NumPy's BLAS (default 1; see 'cnnlab bench' before raising it)",
@@ -43,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure training and inference speed of the engine")
     bench.add_argument("--json", action="store_true", help="print one JSON object per measurement")
     bench.add_argument("--nets", nargs="+", default=["seed", "mnist99"], help="presets to measure")
-    bench.add_argument("--batches", nargs="+", type=int, default=[64, 256], help="batch sizes")
-    bench.add_argument("--seconds", type=float, default=2.0, help="time spent per measurement")
+    bench.add_argument("--batches", nargs="+", type=whole_arg(1), default=[64, 256], help="batch sizes")
+    bench.add_argument("--seconds", type=real_arg(above=0.0), default=2.0, help="time spent per measurement")
     bench.add_argument("--torch", action="store_true", help="also measure PyTorch eager, if installed")
     bench.set_defaults(func=_run_bench)
 
@@ -177,12 +223,15 @@ def _run_data_fetch(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a refused argument (already said in one line)
+        return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     if args.command is None:
         args.func, args.self_test = _run_gui, False
-    if args.blas_threads < 1:
-        parser.error("--blas-threads must be at least 1")
-    _limit_blas_threads(args.blas_threads)
+    from cnnlab.training.blas import limit_blas_threads
+
+    limit_blas_threads(args.blas_threads)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -191,27 +240,31 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as exc:
         if args.debug:
             raise
-        print(f"cnnlab: error: {exc}", file=sys.stderr)
+        print(f"cnnlab: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Exception as exc:  # a bug: still one line for the user, the traceback with --debug
+        if args.debug:
+            raise
+        print(
+            f"cnnlab: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(run again with --debug to see where, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
 
 
-def _limit_blas_threads(threads: int) -> None:
-    """One BLAS thread by default: cnnlab's networks are small, and measured on two cores, OpenBLAS's
-    second thread gained the seed net little when the machine was idle but made steps up to 50x slower
-    whenever anything else was running, as the two threads waited on each other."""
-    import numpy  # noqa: F401  (threadpoolctl can only limit a BLAS that is already loaded)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=threads, user_api="blas")
+def _one_line(exc: BaseException, limit: int = 500) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Every floor's "you can fix this" error, reported as one line."""
     from cnnlab.data import DataError
     from cnnlab.engine import CheckpointError, SpecError
-    from cnnlab.training import ConfigError, RunError
+    from cnnlab.training import ConfigError, RunError, WriteError
 
-    return (UserError, SpecError, CheckpointError, DataError, ConfigError, RunError)
+    return (UserError, SpecError, CheckpointError, DataError, ConfigError, RunError, WriteError)
 
 
 # -- train, eval, predict: the work is in cnnlab.training.headless; printing stays here -------------------
@@ -228,21 +281,25 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
     net.add_argument("--preset", metavar="NAME", help="seed (default), fc-baseline, lenet5 or mnist99")
     net.add_argument("--spec", metavar="FILE", help="a network spec JSON file instead of a preset")
     train.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist or synthetic")
-    train.add_argument("--epochs", type=int, metavar="N", help="epochs to train (resuming: the new total)")
+    train.add_argument(
+        "--epochs", type=whole_arg(1), metavar="N", help="epochs to train (resuming: the new total)"
+    )
     train.add_argument("--optimizer", metavar="NAME", help="sgd, adam or adamw")
-    train.add_argument("--lr", type=float, metavar="RATE", help="base learning rate")
-    train.add_argument("--momentum", type=float, help="SGD momentum (Adam: beta1)")
-    train.add_argument("--weight-decay", type=float, metavar="DECAY", help="L2 weight decay")
-    train.add_argument("--batch-size", type=int, metavar="N", help="images per step")
+    train.add_argument("--lr", type=real_arg(above=0.0), metavar="RATE", help="base learning rate")
+    train.add_argument("--momentum", type=real_arg(minimum=0.0, below=1.0), help="SGD momentum (Adam: beta1)")
+    train.add_argument("--weight-decay", type=real_arg(minimum=0.0), metavar="DECAY", help="L2 weight decay")
+    train.add_argument("--batch-size", type=whole_arg(1), metavar="N", help="images per step")
     train.add_argument("--schedule", metavar="NAME", help="constant, cosine or step")
-    train.add_argument("--seed", type=int, help="random seed: the same seed gives the same run")
+    train.add_argument("--seed", type=whole_arg(0), help="random seed: the same seed gives the same run")
     train.add_argument(
         "--augment", action=argparse.BooleanOptionalAction, default=None, help="random shifts and rotations"
     )
     add_data_dir_argument(train)
     train.add_argument("--out", metavar="DIR", help="write checkpoint.npz and metrics.json into DIR")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
-    train.add_argument("--limit", type=int, metavar="N", help="train on the first N images only (quick runs)")
+    train.add_argument(
+        "--limit", type=whole_arg(1), metavar="N", help="train on the first N images only (quick runs)"
+    )
     train.add_argument("--name", help="the run's name in the runs history")
     train.add_argument("--no-record", action="store_true", help="do not keep this run in the runs history")
     train.set_defaults(func=_run_train)
@@ -251,14 +308,16 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("checkpoint", metavar="CHECKPOINT")
     ev.add_argument("--dataset", metavar="NAME", help="default: the dataset it was trained on")
     add_data_dir_argument(ev)
-    ev.add_argument("--limit", type=int, metavar="N", help="use the first N test images only")
+    ev.add_argument("--limit", type=whole_arg(1), metavar="N", help="use the first N test images only")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=_run_eval)
 
     pr = sub.add_parser("predict", help="classify image files (PNG, JPEG) with a checkpoint")
     pr.add_argument("checkpoint", metavar="CHECKPOINT")
     pr.add_argument("images", metavar="IMAGE", nargs="+")
-    pr.add_argument("--top", type=int, default=3, metavar="K", help="how many classes to show (default 3)")
+    pr.add_argument(
+        "--top", type=whole_arg(1), default=3, metavar="K", help="how many classes to show (default 3)"
+    )
     pr.add_argument("--json", action="store_true", help="print one JSON list")
     pr.set_defaults(func=_run_predict)
 
@@ -266,13 +325,12 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     import signal
     import threading
-    from pathlib import Path
 
     from tqdm import tqdm
 
     from cnnlab.engine import load_checkpoint
     from cnnlab.training import RunRecorder, RunStore, TrainingSession, headless
-    from cnnlab.training.files import write_json
+    from cnnlab.training.files import WriteError, write_json
 
     resume = load_checkpoint(args.resume) if args.resume else None
     spec = headless.load_spec(args.preset, args.spec) if (args.preset or args.spec) else None
@@ -293,9 +351,7 @@ def _run_train(args: argparse.Namespace) -> int:
         train_limit=args.limit,
     )
     dataset = headless.load_data(config.dataset, config.data_dir)
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
+    out = headless.prepare_out(args.out) if args.out else None
     session = TrainingSession(
         config, dataset, checkpoint=resume, checkpoint_path=out / "checkpoint.npz" if out else None
     )
@@ -375,9 +431,14 @@ def _run_train(args: argparse.Namespace) -> int:
             record = str(recorder.path)
     if out is not None:
         report = headless.metrics_report(last, evaluation, run_record=record)
-        write_json(out / "metrics.json", report, one_line_values=True)
-        saved = "checkpoint.npz and metrics.json" if "checkpoint" in last.extra else "metrics.json"
-        print(f"Saved {saved} in {out}")
+        try:
+            write_json(out / "metrics.json", report, one_line_values=True)
+        except WriteError as exc:  # the run's figures were printed above: nothing else is lost
+            print(f"cnnlab: error: {exc}", file=sys.stderr)
+            code = code or 1
+        else:
+            saved = "checkpoint.npz and metrics.json" if "checkpoint" in last.extra else "metrics.json"
+            print(f"Saved {saved} in {out}")
     if record is not None:
         print(f"Run recorded in {record}")
     return code
@@ -505,8 +566,6 @@ def _run_predict(args: argparse.Namespace) -> int:
     from cnnlab.training import headless
 
     checkpoint = load_checkpoint(args.checkpoint)
-    if args.top < 1:
-        raise UserError(f"--top must be at least 1, got {args.top}")
     images = [_read_image(path) for path in args.images]
     predictions = headless.classify(
         checkpoint.build_network(),

@@ -1,8 +1,12 @@
 """Optimizers. Each owns its state and updates the network's ``params`` from its ``grads`` in place.
 
 ``lr``, ``momentum`` and ``weight_decay`` are plain attributes: changing them between two steps takes
-effect at the next step, with no rebuild and no loss of state. Weight decay applies to weight arrays
-(two or more dimensions), not to biases or BatchNorm's gamma/beta, whose decay only hurts.
+effect at the next step, with no rebuild and no loss of state.
+
+Weight decay skips 1-D arrays: it applies to weight arrays (two or more dimensions: conv kernels, dense
+matrices), never to biases or BatchNorm's gamma and beta, whose decay pulls offsets and scales toward
+zero for no regularising gain. PyTorch's ``weight_decay`` decays every parameter it is given, so a
+comparison with it must put those in a parameter group without decay.
 """
 
 from __future__ import annotations
@@ -111,7 +115,18 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam with bias correction; ``weight_decay`` is classic L2 (added to the gradient)."""
+    """Adam with bias correction; ``weight_decay`` is classic L2 (added to the gradient, weights only).
+
+    m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2;  with t the step number (from 1):
+    p <- p - lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + eps)
+
+    The bias corrections are folded into the step size and ``eps`` is added to the *uncorrected*
+    sqrt(v), the way Keras/TensorFlow do it (the Adam paper's "more efficient" form): it is the
+    textbook m_hat / (sqrt(v_hat) + eps_hat) with eps_hat = eps * sqrt(1 - beta2^t). PyTorch adds eps to
+    sqrt(v_hat) instead. The two agree once sqrt(v) is well above eps; they differ in the first steps
+    and for gradients near eps in size, where this form takes slightly larger steps. Kept so because it
+    saves two array passes per step, and the lab's curves were measured with it.
+    """
 
     kind = "adam"
     decoupled = False

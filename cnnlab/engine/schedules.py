@@ -46,7 +46,12 @@ class Cosine:
 
 @dataclass(frozen=True)
 class Warmup:
-    """Rise linearly from 1/steps to 1 over ``steps`` steps, then follow ``then`` (shifted)."""
+    """Rise linearly from 1/steps to 1 over ``steps`` steps, then follow ``then`` (shifted).
+
+    ``factor(step)`` counts steps from 0, so the first step already gets 1/steps. A caller that counts
+    something else must convert: the training session counts images, and does its own warm-up in steps
+    of the configured batch size (``training.optimization.LearningRate``) rather than use this one.
+    """
 
     steps: int
     then: Constant | StepDecay | Cosine = field(default_factory=Constant)

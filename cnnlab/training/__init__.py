@@ -7,12 +7,18 @@ Imports the engine and the data floors, never Qt.
   accuracy targets without tuning (``recommended_settings`` gives them as a dict).
 - ``TrainingSession`` (session): ``run()`` yields ``Snapshot``s; ``pause``/``resume``/``step``/
   ``step_epoch``/``stop``, ``set_live(...)`` and ``request_checkpoint(path)`` steer it from any thread,
-  between steps. ``TrainingSession(config, dataset, checkpoint=load_checkpoint(p))`` resumes exactly.
-- ``Snapshot`` (snapshot): an immutable picture of the run (metrics, curves, copied weights).
+  between steps. ``TrainingSession(config, dataset, checkpoint=load_checkpoint(p))`` resumes exactly;
+  a checkpoint that cannot be resumed from raises ``ResumeError`` (a ``ConfigError``) naming the field.
+- ``Snapshot`` (snapshot): an immutable picture of the run (metrics, curves, copied weights); its
+  ``event`` is an ``Event`` (a string enum: ``Event.DIVERGED == "diverged"``).
 - ``RunRecorder`` / ``RunStore`` (runs): the runs history in the user's data folder (``CNNLAB_HOME``).
 - ``headless``: what the CLI's ``train``, ``eval`` and ``predict`` do, without the printing.
+- ``WriteError`` (files): an ``OSError`` whose message names the file that could not be written and why
+  (a full disk, a read-only folder, a path below a file), in one line.
+- ``limit_blas_threads`` (blas): how many threads NumPy's BLAS may use (one by default).
 """
 
+from cnnlab.training.blas import limit_blas_threads
 from cnnlab.training.config import (
     LIVE_SETTINGS,
     RECOMMENDED,
@@ -21,10 +27,12 @@ from cnnlab.training.config import (
     check_live,
     recommended_settings,
 )
+from cnnlab.training.files import WriteError
 from cnnlab.training.metrics import confusion_matrix, per_class_accuracy
+from cnnlab.training.resume import ResumeError
 from cnnlab.training.runs import EpochRecord, RunError, RunInfo, RunRecord, RunRecorder, RunStore, runs_root
 from cnnlab.training.session import TrainingSession
-from cnnlab.training.snapshot import EVENTS, FINAL_EVENTS, History, LayerStats, Snapshot
+from cnnlab.training.snapshot import EVENTS, FINAL_EVENTS, Event, History, LayerStats, Snapshot
 
 __all__ = [
     "EVENTS",
@@ -33,8 +41,10 @@ __all__ = [
     "RECOMMENDED",
     "ConfigError",
     "EpochRecord",
+    "Event",
     "History",
     "LayerStats",
+    "ResumeError",
     "RunError",
     "RunInfo",
     "RunRecord",
@@ -43,8 +53,10 @@ __all__ = [
     "Snapshot",
     "TrainConfig",
     "TrainingSession",
+    "WriteError",
     "check_live",
     "confusion_matrix",
+    "limit_blas_threads",
     "per_class_accuracy",
     "recommended_settings",
     "runs_root",

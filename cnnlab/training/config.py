@@ -8,17 +8,24 @@ change in the run's history; the config keeps the values the run started with.
 from __future__ import annotations
 
 import json
-import math
+import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from cnnlab.engine import NetSpec, load_preset
+from cnnlab.training import checks
+from cnnlab.training.checks import ConfigError
+
+__all__ = ["LIVE_SETTINGS", "RECOMMENDED", "ConfigError", "TrainConfig", "check_live", "recommended_settings"]
 
 # What the learner may change in the middle of a run; each takes effect at the next step.
 LIVE_SETTINGS = ("lr", "momentum", "weight_decay", "batch_size", "augment")
 
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw")
 SCHEDULE_NAMES = ("constant", "cosine", "step")
+MAX_EPOCHS = 10_000
+MAX_BATCH = 65_536
+MAX_SEED = 2**63 - 1
 
 
 # Per network (preset name) and dataset: settings that reach the lab's accuracy targets without tuning,
@@ -40,10 +47,6 @@ def recommended_settings(spec_name: str | None, dataset: str = "mnist") -> dict[
     settings = dict(RECOMMENDED.get(spec_name or "", {}))
     settings.update(RECOMMENDED_FOR_DATASET.get((spec_name or "", dataset), {}))
     return settings
-
-
-class ConfigError(ValueError):
-    """A setting that cannot work, named with its allowed values."""
 
 
 @dataclass(frozen=True)
@@ -79,28 +82,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.epochs < 1:
-            problems.append(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            problems.append(f"batch size must be at least 1, got {self.batch_size}")
-        if self.optimizer not in OPTIMIZER_NAMES:
-            problems.append(f"optimizer must be one of {', '.join(OPTIMIZER_NAMES)}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULE_NAMES:
-            problems.append(f"schedule must be one of {', '.join(SCHEDULE_NAMES)}, got {self.schedule!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            problems.append(f"learning rate must be above 0, got {self.lr}")
-        if not 0 <= self.momentum < 1:
-            problems.append(f"momentum must be at least 0 and below 1, got {self.momentum}")
-        if self.weight_decay < 0:
-            problems.append(f"weight decay must be at least 0, got {self.weight_decay}")
-        if self.train_limit is not None and self.train_limit < 1:
-            problems.append(f"train_limit must be at least 1, got {self.train_limit}")
-        for name in ("held_out", "eval_every", "warmup_steps"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be at least 0, got {getattr(self, name)}")
-        for name in ("snapshot_every", "step_every_epochs"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name, check in _FIELD_CHECKS.items():
+            try:
+                value = check(getattr(self, name))
+            except ConfigError as exc:
+                problems.append(str(exc))
+            else:
+                object.__setattr__(self, name, value)  # NumPy numbers become plain ones (JSON)
         if not isinstance(self.spec, NetSpec):
             problems.append(f"spec must be a NetSpec, got {type(self.spec).__name__}")
         if problems:
@@ -128,29 +116,65 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        data = dict(data)
+        """Settings from plain data; ``ConfigError`` (one line) for anything unknown or mistyped."""
+        data = dict(checks.mapping(data, "the training settings"))
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
+            names = sorted(unknown)
+            more = f" and {len(names) - 5:,} more" if len(names) > 5 else ""
+            listed = ", ".join(checks.shown(name, 30) for name in names[:5])
+            raise ConfigError(f"unknown training setting(s): {listed}{more}")
         if "spec" in data:
             data["spec"] = NetSpec.from_dict(data["spec"])
-        try:
-            return cls(**data)
-        except TypeError as exc:  # a value of the wrong kind (text for a number...) fails a comparison
-            raise ConfigError(f"a training setting has the wrong type: {exc}") from None
+        return cls(**data)
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
         return cls.from_dict(json.loads(text))
 
 
+def _optional(check):
+    return lambda value: None if value is None else check(value)
+
+
+# Each field's check (see ``checks``): types are strict, NaN and infinities never pass.
+_FIELD_CHECKS = {
+    "dataset": lambda v: checks.text(v, "dataset", 64),
+    "data_dir": _optional(
+        lambda v: checks.text(os.fspath(v) if isinstance(v, os.PathLike) else v, "data_dir", 4096)
+    ),
+    "epochs": lambda v: checks.whole(v, "epochs", 1, MAX_EPOCHS),
+    "batch_size": lambda v: checks.whole(v, "batch size", 1, MAX_BATCH),
+    "optimizer": lambda v: checks.choice(v, "optimizer", OPTIMIZER_NAMES),
+    "lr": lambda v: checks.real(v, "learning rate", above=0.0),
+    "momentum": lambda v: checks.real(v, "momentum", 0.0, below=1.0),
+    "nesterov": lambda v: checks.flag(v, "nesterov"),
+    "weight_decay": lambda v: checks.real(v, "weight decay", 0.0),
+    "schedule": lambda v: checks.choice(v, "schedule", SCHEDULE_NAMES),
+    "step_every_epochs": lambda v: checks.whole(v, "step_every_epochs", 1, MAX_EPOCHS),
+    "step_gamma": lambda v: checks.real(v, "step_gamma", above=0.0),
+    "warmup_steps": lambda v: checks.whole(v, "warmup_steps", 0),
+    "augment": lambda v: checks.flag(v, "augment"),
+    "seed": lambda v: checks.whole(v, "seed", 0, MAX_SEED),
+    "held_out": lambda v: checks.whole(v, "held_out", 0),
+    "eval_every": lambda v: checks.whole(v, "eval_every", 0),
+    "snapshot_every": lambda v: checks.whole(v, "snapshot_every", 1),
+    "snapshot_seconds": lambda v: checks.real(v, "snapshot_seconds", 0.0),
+    "train_limit": _optional(lambda v: checks.whole(v, "train_limit", 1)),
+}
+
+
 def check_live(changes: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalise live changes (``LIVE_SETTINGS``); ``ConfigError`` names what cannot work."""
+    """Validate and normalise live changes (``LIVE_SETTINGS``); ``ConfigError`` names what cannot work.
+
+    Lenient about how a number is written (``"0.1"``, ``32.0``: values from text fields), strict about
+    what it is: finite, in range, a whole number for the batch size.
+    """
     unknown = set(changes) - set(LIVE_SETTINGS)
     if unknown:
         raise ConfigError(
-            f"cannot change {', '.join(sorted(unknown))} during a run "
+            f"cannot change {', '.join(sorted(str(k) for k in unknown))} during a run "
             f"(live settings: {', '.join(LIVE_SETTINGS)})"
         )
     checked = dict(changes)
@@ -163,17 +187,11 @@ def check_live(changes: dict[str, Any]) -> dict[str, Any]:
             if isinstance(value, float) and not value.is_integer():
                 raise ConfigError(f"batch size must be a whole number, got {value}")
             checked["batch_size"] = int(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"a live setting is not a number: {exc}") from None
-    if "lr" in checked and not (checked["lr"] > 0 and math.isfinite(checked["lr"])):
-        raise ConfigError(f"learning rate must be above 0, got {checked['lr']}")
-    if "momentum" in checked and not 0 <= checked["momentum"] < 1:
-        raise ConfigError(f"momentum must be at least 0 and below 1, got {checked['momentum']}")
-    decay = checked.get("weight_decay", 0.0)
-    if not (decay >= 0 and math.isfinite(decay)):
-        raise ConfigError(f"weight decay must be at least 0, got {checked['weight_decay']}")
-    if "batch_size" in checked and checked["batch_size"] < 1:
-        raise ConfigError(f"batch size must be at least 1, got {checked['batch_size']}")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ConfigError(f"a live setting is not a number: {checks.shown(str(exc), 80)}") from None
+    for key in ("lr", "momentum", "weight_decay", "batch_size"):
+        if key in checked:
+            checked[key] = _FIELD_CHECKS[key](checked[key])
     if "augment" in checked:
         checked["augment"] = bool(checked["augment"])
     return checked

@@ -1,17 +1,31 @@
 """Writing run files safely: plain JSON data, and atomic writes (a temporary file beside the target,
-then a rename), so a crash or a full disk never leaves half a file where a good one was."""
+then a rename), so a crash or a full disk never leaves half a file where a good one was.
+
+The atomic writer is the engine's (``write_atomic``, the one checkpoints use): files get the user's
+umask, temporaries left by a killed save are removed by the next save, and a file that cannot be
+written raises ``WriteError`` (an ``OSError``) with one line naming it and the reason.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
+
+from cnnlab.engine.checkpoint import WriteError, describe_os_error, write_atomic
+
+__all__ = [
+    "WriteError",
+    "append_lines",
+    "describe_os_error",
+    "jsonable",
+    "write_atomic",
+    "write_json",
+    "write_npz",
+]
 
 
 def jsonable(value: Any) -> Any:
@@ -29,20 +43,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
-
-
-def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_json(path: str | Path, data: Any, *, one_line_values: bool = False) -> Path:
@@ -70,3 +70,15 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     """Arrays as an uncompressed ``.npz`` (read back with ``allow_pickle=False``), written atomically."""
     plain = {name: np.asarray(value) for name, value in arrays.items()}
     return write_atomic(path, lambda handle: np.savez(handle, **plain))
+
+
+def append_lines(path: str | Path, lines: list[str]) -> None:
+    """Append text lines to ``path`` (a log readable while it grows); ``WriteError`` if it cannot be.
+
+    Not atomic on purpose: a reader skips a last line cut short by a crash or a full disk.
+    """
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.writelines(line + "\n" for line in lines)
+    except OSError as exc:
+        raise WriteError(path, exc) from None

@@ -1,9 +1,14 @@
 """The headless CLI's work: settings from command-line values, evaluating a checkpoint, classifying
 images, and the metrics report. Printing stays in ``cnnlab.cli``; decoding image files stays there too
-(this floor receives arrays)."""
+(this floor receives arrays).
+
+Everything read from a checkpoint's metadata here is checked before use (``ConfigError`` naming the
+file and the field), and a network's input shape is checked against the images it is about to get.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +25,9 @@ from cnnlab.data import (
     prepare_image,
 )
 from cnnlab.engine import Checkpoint, NetSpec, Network, SpecError, load_preset
+from cnnlab.training import checks
 from cnnlab.training.config import ConfigError, TrainConfig, recommended_settings
-from cnnlab.training.files import jsonable
+from cnnlab.training.files import WriteError, jsonable
 from cnnlab.training.metrics import evaluate_network
 from cnnlab.training.snapshot import Snapshot
 
@@ -59,21 +65,46 @@ def make_config(
     """The run's settings: the checkpoint's own when resuming, else the recommended ones for this
     network and dataset; then every override that is not None (values the user gave)."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    if resume is not None and isinstance(resume.metadata.get("config"), dict):
+    if resume is not None and "config" in resume.metadata:
         if spec is not None:
             raise ConfigError("a resumed run keeps its own network; leave out --preset and --spec")
-        base = TrainConfig.from_dict(resume.metadata["config"])
+        try:
+            saved = dict(checks.mapping(resume.metadata["config"], "config"))
+            # The network is the checkpoint's own (checked with its weights), whatever the copy says.
+            saved["spec"] = resume.spec.to_dict()
+            base = TrainConfig.from_dict(saved)
+        except (ConfigError, SpecError) as exc:
+            raise ConfigError(f"{_label(resume)}: its training settings cannot be used: {exc}") from None
         if dataset is not None:
             given["dataset"] = dataset
     else:
         if spec is None:
             spec = resume.spec if resume is not None else load_preset("seed")
-        dataset = dataset or (resume.metadata.get("dataset") if resume is not None else None) or "mnist"
+        dataset = dataset or (checkpoint_dataset(resume) if resume is not None else None) or "mnist"
         base = TrainConfig(spec=spec, dataset=dataset, **recommended_settings(spec.name, dataset))
     try:
         return base.replace(**given)
     except TypeError as exc:  # an unknown setting: a programming slip, said plainly all the same
         raise ConfigError(str(exc)) from None
+
+
+def _label(checkpoint: Checkpoint) -> str:
+    return Path(checkpoint.path).name if checkpoint.path is not None else "the checkpoint"
+
+
+def prepare_out(out: str | Path) -> Path:
+    """The CLI's ``--out`` folder, made now (before training), so that a path below a file or a folder
+    that cannot be written to is said at once; ``WriteError`` (one line) if it cannot be."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(out, exc) from None
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"--out {out}: this folder cannot be written to")
+    return out
 
 
 def load_data(name: str, data_dir: str | Path | None = None) -> Dataset:
@@ -123,6 +154,8 @@ def evaluate(
         )
     if len(labels) == 0:
         raise ConfigError(f"{dataset.name} has no test images to evaluate on")
+    if network.spec is not None:
+        checks.check_input_shape(network.spec.input_shape, (1, *images.shape[1:]), dataset.name)
     accuracy, loss, per_class, confusion = evaluate_network(network, images, labels, num_classes, chunk)
     return Evaluation(
         accuracy=accuracy,
@@ -135,19 +168,23 @@ def evaluate(
 
 
 def checkpoint_dataset(checkpoint: Checkpoint) -> str:
-    """The dataset a checkpoint was trained on (``mnist`` when it does not say)."""
+    """The dataset a checkpoint was trained on (``mnist`` when it does not say); ``ConfigError`` when
+    what it says is not a dataset's name."""
     meta = checkpoint.metadata
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     name = meta.get("dataset") or config.get("dataset") or "mnist"
-    return str(name)
+    try:
+        return checks.text(name, "dataset", 64)
+    except ConfigError as exc:
+        raise ConfigError(f"{_label(checkpoint)}: its metadata field {exc}") from None
 
 
 def checkpoint_class_names(checkpoint: Checkpoint) -> tuple[str, ...]:
     """Class names from the checkpoint, else from its dataset, else the output indices."""
     names = checkpoint.metadata.get("class_names")
     outputs = int(checkpoint.spec.output_shape()[0])
-    if isinstance(names, list) and len(names) == outputs:
-        return tuple(str(n) for n in names)
+    if isinstance(names, list) and len(names) == outputs and all(isinstance(n, str) for n in names):
+        return tuple(checks.shown(n, 40) if len(n) > 40 else n for n in names)
     info = DATASETS.get(checkpoint_dataset(checkpoint))
     if info is not None and info.num_classes == outputs:
         return info.class_names
@@ -184,6 +221,8 @@ def classify(
     sources = list(sources) if sources is not None else [f"image {i + 1}" for i in range(len(drawings))]
     if not drawings:
         return []
+    if network.spec is not None:
+        checks.check_input_shape(network.spec.input_shape, (1, 28, 28), "an image prepared MNIST-style")
     prepared = []
     for source, drawing in zip(sources, drawings, strict=True):
         try:

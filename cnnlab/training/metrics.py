@@ -44,33 +44,3 @@ def evaluate_network(
     confusion = confusion_matrix(labels, predictions, num_classes)
     accuracy = float(np.mean(predictions == labels)) if len(labels) else math.nan
     return accuracy, loss, per_class_accuracy(confusion), confusion
-
-
-class Smoother:
-    """Exponential moving average with bias correction, so the first values are not pulled to 0."""
-
-    def __init__(self, weight: float = 0.95) -> None:
-        self.weight = weight
-        self._avg = 0.0
-        self._count = 0
-
-    def update(self, value: float) -> float:
-        self._count += 1
-        self._avg = self.weight * self._avg + (1 - self.weight) * value
-        return self.value
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    @property
-    def value(self) -> float:
-        if self._count == 0:
-            return math.nan
-        return self._avg / (1 - self.weight**self._count)
-
-    def state(self) -> dict:
-        return {"avg": self._avg, "count": self._count, "weight": self.weight}
-
-    def load(self, state: dict) -> None:
-        self._avg, self._count, self.weight = state["avg"], state["count"], state["weight"]

@@ -9,6 +9,11 @@ One folder per run under the runs root (``RunStore.root``)::
                    curves.npz       the full per-step curves (loss, smoothed loss, accuracy, learning rate,
                                     held-out and test accuracy), written at epoch ends and at the end
                    checkpoint.npz   the network at the end (engine checkpoint format)
+                   .lock            held (``flock``) by the process recording the run while it runs
+
+A run's id is its folder's name, so a folder copied as a backup is a run of its own (deleting the copy
+never touches the original). A run whose run.json says "running" but whose lock nobody holds any more
+(its process was killed, or the folder is a copy) is listed as "interrupted".
 
 The root is ``CNNLAB_HOME/runs`` when that variable is set, else ``platformdirs.user_data_dir("cnnlab")
 /runs``; both ``RunStore`` and ``RunRecorder`` take another one as an argument.
@@ -26,6 +31,7 @@ import math
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,16 +42,22 @@ import numpy as np
 import platformdirs
 
 from cnnlab.engine import Checkpoint, CheckpointError, Network, build, load_checkpoint, save_checkpoint
-from cnnlab.training.files import jsonable, write_json, write_npz
-from cnnlab.training.snapshot import FINAL_EVENTS, Snapshot
+from cnnlab.training.files import WriteError, append_lines, jsonable, write_json, write_npz
+from cnnlab.training.snapshot import FINAL_EVENTS, Event, Snapshot
+
+if sys.platform != "win32":
+    import fcntl
+else:  # pragma: no cover - no flock: a run's status is taken as written
+    fcntl = None
 
 HOME_ENV = "CNNLAB_HOME"
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.npz"
 CHECKPOINT_FILE = "checkpoint.npz"
+LOCK_FILE = ".lock"
 RUN_FORMAT = 1
-STATUSES = ("running", "finished", "stopped", "diverged", "failed")
+STATUSES = ("running", "finished", "stopped", "diverged", "failed", "interrupted")
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -82,7 +94,7 @@ class RunInfo:
     name: str
     created: str  # ISO 8601, UTC
     updated: str
-    status: str  # one of STATUSES
+    status: str  # one of STATUSES ("interrupted": said "running", but its process is gone)
     dataset: str
     spec_name: str
     param_count: int
@@ -115,6 +127,7 @@ class RunInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path) -> RunInfo:
+        """``run.json``'s data for the run in folder ``path`` (whose name is the run's id)."""
         epochs = tuple(
             EpochRecord(
                 epoch=int(e["epoch"]),
@@ -136,8 +149,8 @@ class RunInfo:
             "class_names",
         }  # fmt: skip
         return cls(
-            id=str(data["id"]),
-            name=str(data.get("name", data["id"])),
+            id=path.name,
+            name=str(data.get("name", path.name)),
             created=str(data.get("created", "")),
             updated=str(data.get("updated", data.get("created", ""))),
             status=str(data.get("status", "running")),
@@ -266,12 +279,21 @@ class RunStore:
         return RunInfo.from_dict(data, folder)
 
     def delete(self, run_id: str) -> None:
+        """Delete a run's folder; ``RunError`` for a run that is still being recorded."""
         folder = self.path(run_id)
+        if _lock_held(folder):
+            raise RunError(f"run {run_id} is still training; stop it before deleting it")
         shutil.rmtree(folder)
 
     def new_run_folder(self, session_id: str, created: datetime) -> tuple[str, Path]:
-        """A fresh, unique folder for a run: ``YYYYmmdd-HHMMSS-<session id>`` (``-2``, ``-3``... if taken)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """A fresh, unique folder for a run: ``YYYYmmdd-HHMMSS-<session id>`` (``-2``, ``-3``... if taken).
+
+        ``WriteError`` (one line) when the runs folder cannot be made or written to.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError(self.root, exc) from None
         safe = re.sub(r"[^A-Za-z0-9._-]", "", session_id)[:12] or "run"
         base = f"{created.strftime('%Y%m%d-%H%M%S')}-{safe}"
         for n in range(1, 1000):
@@ -281,6 +303,8 @@ class RunStore:
                 folder.mkdir()
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise WriteError(folder, exc) from None
             return run_id, folder
         raise RunError(f"cannot make a folder for a new run in {self.root}")
 
@@ -296,10 +320,35 @@ class RunStore:
 
     def _read_info(self, folder: Path) -> RunInfo:
         data = self._read_json(folder)
+        if data.get("status", "running") == "running" and not _lock_held(folder):
+            data = {**data, "status": "interrupted"}
         try:
             return RunInfo.from_dict(data, folder)
         except (KeyError, TypeError, ValueError) as exc:
             raise RunError(f"run {folder.name}: {RUN_FILE} is damaged ({exc})") from None
+
+
+def _lock_held(folder: Path) -> bool:
+    """Whether a process (this one included) holds the run's lock, i.e. is recording it right now."""
+    if fcntl is None:
+        return True
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: trust what run.json says
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 class RunRecorder:
@@ -310,7 +359,8 @@ class RunRecorder:
     ``run.json`` and ``curves.npz`` at epoch ends, and at the last snapshot saves the final network.
     With ``session`` the final checkpoint is the session's own (optimizer state and progress included,
     so it can be resumed); without, it holds the snapshot's weights. ``failed(message)`` marks a run
-    whose training raised.
+    whose training raised. While it records, it holds the run's lock (see the module docstring); the
+    last snapshot, ``failed`` or ``close`` let it go.
     """
 
     def __init__(
@@ -330,6 +380,7 @@ class RunRecorder:
         self._data: dict[str, Any] = {}
         self._last_eval_step: int | None = None
         self._epochs_written = 0
+        self._lock: int | None = None
         self.error: str | None = None  # the last write problem; recording never stops training
 
     def observe(self, snapshot: Snapshot) -> None:
@@ -338,9 +389,11 @@ class RunRecorder:
             self._guard(self._begin, snapshot)
             if self.path is None:
                 return
-        if event == "step" or event == "paused":
+        if event == Event.STEP or event == Event.PAUSED:
             return
         self._guard(self._record, snapshot)
+        if event in FINAL_EVENTS:
+            self.close()
 
     def annotate(self, **fields: Any) -> None:
         """Add or replace fields in ``run.json`` (e.g. a final test evaluation made after a stop)."""
@@ -354,6 +407,14 @@ class RunRecorder:
             return
         self._data.update(status="failed", message=str(message))
         self._guard(self._write_info)
+        self.close()
+
+    def close(self) -> None:
+        """Let go of the run's lock (a run still "running" then lists as "interrupted")."""
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock)
+            self._lock = None
 
     @property
     def info(self) -> RunInfo | None:
@@ -369,7 +430,9 @@ class RunRecorder:
     def _begin(self, snapshot: Snapshot) -> None:
         # Microseconds kept: runs started within one second still list in the order they began.
         created = datetime.now(UTC)
-        self.run_id, self.path = self.store.new_run_folder(snapshot.run_id, created)
+        run_id, path = self.store.new_run_folder(snapshot.run_id, created)
+        self._lock = _take_lock(path)
+        self.run_id, self.path = run_id, path
         spec = snapshot.spec
         config = snapshot.config.to_dict() if snapshot.config is not None else {"spec": spec.to_dict()}
         stamp = created.isoformat()
@@ -397,7 +460,7 @@ class RunRecorder:
         event = snapshot.event
         lines = []
         h = snapshot.history
-        if event == "eval" and snapshot.step != self._last_eval_step:
+        if event == Event.EVAL and snapshot.step != self._last_eval_step:
             self._last_eval_step = snapshot.step
             lines.append(
                 {
@@ -418,17 +481,15 @@ class RunRecorder:
             lines.append({"kind": "epoch", **_epoch_dict(h, i), "elapsed": snapshot.elapsed})
         self._epochs_written = len(h.epoch_steps)
         if lines:
-            with open(self.path / METRICS_FILE, "a", encoding="utf-8") as handle:
-                for line in lines:
-                    handle.write(json.dumps(jsonable(line)) + "\n")
-        if event in ("epoch_end", *FINAL_EVENTS):
+            append_lines(self.path / METRICS_FILE, [json.dumps(jsonable(line)) for line in lines])
+        if event in (Event.EPOCH_END, *FINAL_EVENTS):
             self._update_progress(snapshot)
             _write_curves(self.path / CURVES_FILE, h)
         if event in FINAL_EVENTS:
             self._data.update(status=event, message=snapshot.message)
             if self.save_network:
                 self._save_network(snapshot)
-        if event in ("epoch_end", *FINAL_EVENTS):
+        if event in (Event.EPOCH_END, *FINAL_EVENTS):
             self._write_info()
 
     def _update_progress(self, snapshot: Snapshot) -> None:
@@ -442,7 +503,7 @@ class RunRecorder:
             best_test_accuracy=max(tests) if tests else None,
             epochs=[_epoch_dict(h, i) for i in range(len(h.epoch_steps))],
         )
-        if snapshot.per_class_accuracy is not None and snapshot.event != "step":
+        if snapshot.per_class_accuracy is not None and snapshot.event != Event.STEP:
             self._data["per_class_accuracy"] = snapshot.per_class_accuracy.tolist()
             self._data["confusion"] = snapshot.confusion.tolist()
 
@@ -465,6 +526,20 @@ class RunRecorder:
     def _write_info(self) -> None:
         self._data["updated"] = datetime.now(UTC).replace(microsecond=0).isoformat()
         write_json(self.path / RUN_FILE, self._data)
+
+
+def _take_lock(folder: Path) -> int | None:
+    """Open and hold ``folder/.lock`` (released by closing it, or by the kernel when the process dies)."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        raise WriteError(folder / LOCK_FILE, exc) from None
+    # On a file system without locks the run still records, its status taken as written.
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
 
 
 def _default_name(snapshot: Snapshot) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -21,20 +22,27 @@ from cnnlab.engine import NetSpec
 if TYPE_CHECKING:
     from cnnlab.training.config import TrainConfig
 
-# Why a snapshot was taken; views may react to some (an epoch end redraws the heavy views).
-EVENTS = (
-    "started",  # before the first step: initial weights, nothing trained yet (or the resume point)
-    "step",  # during training, at the snapshot cadence
-    "eval",  # a fast held-out evaluation was just made
-    "epoch_end",  # an epoch finished and the full test set was evaluated
-    "paused",  # the run is paused (after a pause request, a single step, or a live change while paused)
-    "finished",  # all epochs done
-    "stopped",  # stopped on request
-    "diverged",  # the loss or the weights became NaN/inf; the last good weights were restored
-)
+
+class Event(StrEnum):
+    """Why a snapshot was taken; views may react to some (an epoch end redraws the heavy views).
+
+    Members are strings (``Event.DIVERGED == "diverged"``), so they go into JSON and compare as text.
+    """
+
+    STARTED = "started"  # before the first step: initial weights, nothing trained yet (or the resume point)
+    STEP = "step"  # during training, at the snapshot cadence
+    EVAL = "eval"  # a fast held-out evaluation was just made
+    EPOCH_END = "epoch_end"  # an epoch finished and the full test set was evaluated
+    PAUSED = "paused"  # the run is paused (after a pause request, a single step, or a live change)
+    FINISHED = "finished"  # all epochs done
+    STOPPED = "stopped"  # stopped on request
+    DIVERGED = "diverged"  # the loss or the weights became NaN/inf or exploded; the last good state is back
+
+
+EVENTS = tuple(Event)
 
 # The events after which a run yields nothing more.
-FINAL_EVENTS = ("finished", "stopped", "diverged")
+FINAL_EVENTS = (Event.FINISHED, Event.STOPPED, Event.DIVERGED)
 
 
 def frozen(array: np.ndarray) -> np.ndarray:
@@ -89,7 +97,7 @@ class Snapshot:
     """The state of a run at one step. All arrays are read-only."""
 
     run_id: str
-    event: str  # one of EVENTS
+    event: Event  # why it was taken
     step: int  # optimizer steps taken so far in the whole run
     epoch: int  # 0-based epoch the next step belongs to (== epochs when finished)
     epochs: int  # total epochs planned

@@ -155,7 +155,7 @@ def test_unknown_preset_optimizer_and_bad_settings(capsys):
     code, _, err = run(capsys, "train", "--optimizer", "rmsprop", "--dataset", "synthetic")
     assert_one_line_error(code, err, "optimizer must be one of sgd, adam, adamw")
     code, _, err = run(capsys, "train", "--lr", "-1", "--dataset", "synthetic")
-    assert_one_line_error(code, err, "learning rate must be above 0")
+    assert_one_line_error(code, err, "argument --lr: must be above 0, got -1", "cnnlab train --help")
 
 
 def test_corrupt_checkpoint(capsys, tmp_path: Path, fake_data_dir: Path):

@@ -40,7 +40,7 @@ def test_settings_that_cannot_work_are_named(changes, words):
 def test_from_dict_refuses_unknown_and_mistyped_settings():
     with pytest.raises(ConfigError, match="unknown training setting"):
         TrainConfig.from_dict({"epochz": 3})
-    with pytest.raises(ConfigError, match="wrong type"):
+    with pytest.raises(ConfigError, match="epochs must be a whole number, got 'three'"):
         TrainConfig.from_dict({"epochs": "three"})
 
 

@@ -138,3 +138,73 @@ def test_recording_problems_never_stop_training(tiny, tmp_path: Path):
         recorder.observe(snap)
     assert snap.event == "finished"
     assert recorder.error is not None and "could not record" in recorder.error
+
+
+def test_a_copied_run_folder_is_a_run_of_its_own(tiny, tmp_path: Path):
+    import shutil
+
+    store = RunStore(tmp_path / "runs")
+    _, recorder, _ = record(tiny, store, stop_at=3)
+    original = recorder.run_id
+    shutil.copytree(store.root / original, store.root / f"{original}-backup")
+    ids = {info.id for info in store.list()}
+    assert ids == {original, f"{original}-backup"}
+    store.delete(f"{original}-backup")  # deleting the copy never touches the original
+    [left] = store.list()
+    assert left.id == original and store.load_checkpoint(original).metadata["step"] == 3
+    store.rename(original, "kept")
+    assert json.loads((store.root / original / "run.json").read_text())["name"] == "kept"
+
+
+def test_a_run_whose_recorder_is_gone_is_interrupted(tiny, tmp_path: Path):
+    store = RunStore(tmp_path / "runs")
+    session = TrainingSession(small_config(), tiny)
+    recorder = RunRecorder(store, session=session)
+    run = session.run()
+    recorder.observe(next(run))
+    [info] = store.list()
+    assert info.status == "running"  # its lock is held, here, by this very process
+    with pytest.raises(RunError, match="is still training; stop it before deleting it"):
+        store.delete(info.id)
+    recorder.close()  # as if its process had died
+    assert store.get(info.id).status == "interrupted"
+    for snapshot in run:  # the run itself goes on; its end is recorded as usual
+        recorder.observe(snapshot)
+    assert store.get(info.id).status == "finished"
+    store.delete(info.id)
+
+
+def test_kill_9_of_a_training_process_leaves_an_interrupted_run(tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.training.test_writes import REPO
+
+    home = tmp_path / "home"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CNNLAB_HOME": str(home)}
+    argv = [
+        sys.executable,
+        "-m",
+        "cnnlab",
+        "train",
+        "--dataset",
+        "synthetic",
+        "--limit",
+        "640",
+        "--epochs",
+        "500",
+    ]
+    with subprocess.Popen(
+        argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as child:
+        try:
+            for line in child.stdout:  # the first epoch's table row: its run.json says "running" by now
+                if line.strip().startswith(b"1 "):
+                    break
+            [info] = RunStore(home / "runs").list()
+            assert info.status == "running"
+        finally:
+            child.kill()
+    [info] = RunStore(home / "runs").list()
+    assert info.status == "interrupted" and info.steps > 0

@@ -206,9 +206,9 @@ def test_divergence_restores_the_last_good_weights(tiny):
 
 
 def test_divergence_of_exploding_weights_is_caught(tiny, monkeypatch):
-    from cnnlab.training import session as session_module
+    from cnnlab.training import stats
 
-    monkeypatch.setattr(session_module, "EXPLODED_NORM", 1e-3)  # any real weights count as exploded
+    monkeypatch.setattr(stats, "EXPLODED_NORM", 1e-3)  # any real weights count as exploded
     session, snaps = run_to_end(small_config(), tiny)
     assert snaps[-1].event == "diverged"
     assert "exploded" in snaps[-1].message
@@ -342,8 +342,8 @@ def test_a_few_hundred_steps_of_the_seed_net_on_real_mnist(mnist_dir):
     ],
 )
 def test_histograms_of_nearly_constant_values(values):
-    from cnnlab.training.session import HIST_BINS, _histogram
+    from cnnlab.training.stats import HIST_BINS, histogram
 
-    counts, edges = _histogram(values, 1.0)
+    counts, edges = histogram(values, 1.0)
     assert counts.sum() == len(values) and len(edges) == HIST_BINS + 1
     assert np.all(np.diff(edges) > 0)
