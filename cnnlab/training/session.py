@@ -37,6 +37,7 @@ import numpy as np
 
 from cnnlab.data import Augmentation, Dataset, load_dataset, to_float_nchw
 from cnnlab.engine import (
+    Budget,
     Checkpoint,
     Constant,
     Cosine,
@@ -147,12 +148,15 @@ class TrainingSession:
         run_id: str | None = None,
         clock: Callable[[], float] = time.perf_counter,
         checkpoint_path: str | Path | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.config = config
         self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_dir)
         self.class_names = tuple(self.dataset.class_names)
         num_classes = len(self.class_names)
-        config.spec.validate(num_classes=num_classes)  # SpecError names the layer before anything is built
+        # At the run's own batch size: SpecError names the layer before anything is built.
+        budget = (budget or Budget()).at_batch(config.batch_size)
+        config.spec.validate(num_classes=num_classes, budget=budget)
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
         self.resumed_from: str | None = None
@@ -174,7 +178,7 @@ class TrainingSession:
         self._held_x = to_float_nchw(self.dataset.test_images[:held])
         self._held_y = self.dataset.test_labels[:held]
 
-        self.network = build(config.spec, self._model_rng)
+        self.network = build(config.spec, self._model_rng, budget=budget)
         self._live: dict[str, Any] = {
             "lr": config.lr,
             "momentum": config.momentum,
