@@ -328,7 +328,8 @@ def validate(spec: NetSpec, num_classes: int | None = None, budget: Budget | Non
     infos: list[LayerInfo] = []
     counters: dict[str, int] = {}
     names: set[str] = set()
-    total_params = total_elements = 0
+    total_params = 0
+    total_elements = math.prod(shape)  # the network's batch-last copy of its input
     for index, layer in enumerate(spec.layers):
         cls, settings, name = _clean_settings(index, layer)
         if name is None:
