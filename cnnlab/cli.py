@@ -278,7 +278,11 @@ def _budget(args: argparse.Namespace):
     from cnnlab.engine import Budget
 
     mib = args.max_activation_mib
-    return Budget(args.max_params or Budget.max_params, (mib << 20) if mib else Budget.max_activation_bytes)
+    return Budget(
+        args.max_params or Budget.max_params,
+        (mib << 20) if mib else Budget.max_activation_bytes,
+        getattr(args, "batch_size", None) or Budget.batch_size,
+    )
 
 
 def _run_train(args: argparse.Namespace) -> int:

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import stat
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -105,7 +104,3 @@ def loads_json(text: str, max_depth: int) -> Any:
         raise ValueError(f"{exc.msg} at line {exc.lineno}") from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4,300 digits
         raise ValueError(str(exc) or type(exc).__name__) from None
-
-
-def display_name(path: str | os.PathLike) -> str:
-    return Path(path).name or str(path)

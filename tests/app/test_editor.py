@@ -383,3 +383,27 @@ def test_built_spec_marks_later_edits(qtbot, editor):
     assert editor.build_button.text().endswith("*")
     editor.set_build_enabled(False)
     assert not editor.build_button.isEnabled()
+
+
+def test_a_new_layer_type_appears_in_the_editor_and_the_drawing_from_its_declaration(qtbot, monkeypatch):
+    from cnnlab.app.views.architecture import ArchitectureView
+    from cnnlab.engine import LAYER_TYPES
+    from tests.engine.test_new_layer_type import SPEC, GlobalAvgPool2D
+
+    monkeypatch.setitem(LAYER_TYPES, GlobalAvgPool2D.kind, GlobalAvgPool2D)
+    editor = ArchitectureEditor(SPEC)
+    qtbot.addWidget(editor)
+    palette = [editor.layer_palette.item(i) for i in range(editor.layer_palette.count())]
+    (item,) = [i for i in palette if i.data(Qt.ItemDataRole.UserRole) == "global_avgpool"]
+    assert item.text() == "Global average pooling" and "whole feature map" in item.toolTip()
+    assert editor.is_valid() and editor.table.item(3, 0).text().startswith("GAP1")
+    shrink = editor._cells[2].editor("shrink")
+    assert shrink.toolTip() == "Scales the mean by (1 - shrink)." and shrink.value() == pytest.approx(0.25)
+    shrink.setValue(0.5)
+    assert editor.spec().layers[2] == {"type": "global_avgpool", "shrink": 0.5}
+    editor.add_layer("global_avgpool", 3)
+    assert "needs an image-shaped input" in editor._cells[3].message.text()
+    view = ArchitectureView(SPEC)
+    qtbot.addWidget(view)
+    assert [f"{box.name} {box.shape}" for box in view.boxes()][-2:] == ["GAP1 6", "FC1 10"]
+    assert view.boxes()[-2].op == "ReLU + global average"
