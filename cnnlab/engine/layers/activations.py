@@ -34,3 +34,25 @@ class Activation(Layer):
 
     def backward(self, dout):
         return self.backward_bl(dout)
+
+
+class SlopedActivation(Activation):
+    """An activation with one number, ``alpha``, for its negative side (leaky ReLU, ELU). It stays
+    non-decreasing, and so may be fused with max pooling, only while alpha >= 0."""
+
+    ALPHA_HELP = "The slope (leaky ReLU) or the floor (ELU) the activation takes for negative inputs."
+
+    @classmethod
+    def create(cls, s, shape, rng, dtype):
+        return cls(s["alpha"])
+
+    def __init__(self, alpha: float) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+        self.monotone = self.alpha >= 0
+
+    def config(self):
+        return {"alpha": self.alpha}
+
+    def _settings(self):
+        return f"alpha={self.alpha}"

@@ -4,31 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.engine.layers.activations import Activation
-from cnnlab.engine.layers.leaky_relu import ALPHA_HELP
+from cnnlab.engine.layers.activations import SlopedActivation
 from cnnlab.engine.layers.settings import Number
 
 
-class ELU(Activation):
+class ELU(SlopedActivation):
     """x for x > 0, alpha * (exp(x) - 1) otherwise; smooth at 0 when alpha is 1."""
 
     kind = "elu"
     label = "ELU"
     description = "x, or alpha*(exp(x)-1) below 0"
     name_prefix, display_prefix = "elu", "ELU"
-    settings = (Number("alpha", 1.0, help=ALPHA_HELP),)
-
-    @classmethod
-    def create(cls, s, shape, rng, dtype):
-        return cls(s["alpha"])
+    settings = (Number("alpha", 1.0, help=SlopedActivation.ALPHA_HELP),)
 
     def __init__(self, alpha: float = 1.0) -> None:
-        super().__init__()
-        self.alpha = float(alpha)
-        self.monotone = self.alpha >= 0
-
-    def config(self):
-        return {"alpha": self.alpha}
+        super().__init__(alpha)
 
     def forward_bl(self, x, training):
         self._positive = x > 0
@@ -40,6 +30,3 @@ class ELU(Activation):
     def backward_bl(self, dout):
         # d/dx alpha*(exp(x)-1) = alpha*exp(x) = out + alpha
         return np.where(self._positive, dout, dout * (self._out + self.alpha))
-
-    def _settings(self):
-        return f"alpha={self.alpha}"
