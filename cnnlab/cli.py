@@ -302,6 +302,7 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--name", help="the run's name in the runs history")
     train.add_argument("--no-record", action="store_true", help="do not keep this run in the runs history")
+    _add_budget_arguments(train)
     train.set_defaults(func=_run_train)
 
     ev = sub.add_parser("eval", help="test a checkpoint: accuracy, per-class accuracy, confusion matrix")
@@ -310,6 +311,7 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
     add_data_dir_argument(ev)
     ev.add_argument("--limit", type=whole_arg(1), metavar="N", help="use the first N test images only")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_budget_arguments(ev)
     ev.set_defaults(func=_run_eval)
 
     pr = sub.add_parser("predict", help="classify image files (PNG, JPEG) with a checkpoint")
@@ -319,7 +321,46 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
         "--top", type=whole_arg(1), default=3, metavar="K", help="how many classes to show (default 3)"
     )
     pr.add_argument("--json", action="store_true", help="print one JSON list")
+    _add_budget_arguments(pr)
     pr.set_defaults(func=_run_predict)
+
+
+def _add_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """How large a network read from a file may be; a larger one is refused before anything is built."""
+    parser.add_argument(
+        "--max-params",
+        type=_positive_int,
+        metavar="N",
+        help="allow networks of up to N parameters (default 50M)",
+    )
+    parser.add_argument(
+        "--max-activation-mib",
+        type=_positive_int,
+        metavar="MIB",
+        help="allow one training step (at batch 64, or --batch-size) to hold up to MIB MiB of activations "
+        "(default 1024)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _budget(args: argparse.Namespace):
+    from cnnlab.engine import Budget
+
+    mib = args.max_activation_mib
+    return Budget(
+        args.max_params or Budget.max_params,
+        (mib << 20) if mib else Budget.max_activation_bytes,
+        getattr(args, "batch_size", None) or Budget.batch_size,
+    )
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -332,8 +373,9 @@ def _run_train(args: argparse.Namespace) -> int:
     from cnnlab.training import RunRecorder, RunStore, TrainingSession, headless
     from cnnlab.training.files import WriteError, write_json
 
-    resume = load_checkpoint(args.resume) if args.resume else None
-    spec = headless.load_spec(args.preset, args.spec) if (args.preset or args.spec) else None
+    budget = _budget(args)
+    resume = load_checkpoint(args.resume, budget) if args.resume else None
+    spec = headless.load_spec(args.preset, args.spec, budget) if (args.preset or args.spec) else None
     config = headless.make_config(
         spec,
         args.dataset,
@@ -353,7 +395,11 @@ def _run_train(args: argparse.Namespace) -> int:
     dataset = headless.load_data(config.dataset, config.data_dir)
     out = headless.prepare_out(args.out) if args.out else None
     session = TrainingSession(
-        config, dataset, checkpoint=resume, checkpoint_path=out / "checkpoint.npz" if out else None
+        config,
+        dataset,
+        checkpoint=resume,
+        checkpoint_path=out / "checkpoint.npz" if out else None,
+        budget=budget,
     )
     recorder = None if args.no_record else RunRecorder(RunStore(), name=args.name, session=session)
 
@@ -547,7 +593,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     from cnnlab.engine import load_checkpoint
     from cnnlab.training import headless
 
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, _budget(args))
     name = args.dataset or headless.checkpoint_dataset(checkpoint)
     dataset = headless.load_data(name, args.data_dir)
     evaluation = headless.evaluate(checkpoint.build_network(), dataset, limit=args.limit)
@@ -565,7 +611,9 @@ def _run_predict(args: argparse.Namespace) -> int:
     from cnnlab.engine import load_checkpoint
     from cnnlab.training import headless
 
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, _budget(args))
+    if args.top < 1:
+        raise UserError(f"--top must be at least 1, got {args.top}")
     images = [_read_image(path) for path in args.images]
     predictions = headless.classify(
         checkpoint.build_network(),

@@ -21,7 +21,16 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from cnnlab.app.theme import THEME_NAMES, Theme, get_theme
 from cnnlab.data import DATASETS, Dataset, Resolution
-from cnnlab.engine import PRESET_NAMES, Checkpoint, NetSpec, Network, SpecError, build, load_preset
+from cnnlab.engine import (
+    PRESET_NAMES,
+    Checkpoint,
+    NetSpec,
+    Network,
+    SpecError,
+    build,
+    load_preset,
+    network_from_state,
+)
 from cnnlab.training import LIVE_SETTINGS, Snapshot, TrainConfig
 
 # Events after which the inspector is brought up to date at once rather than at the throttled pace.
@@ -326,8 +335,4 @@ class AppState(QObject):
         self.inspectorChanged.emit(self._inspector)
 
     def _load_weights(self, spec: NetSpec, weights: Mapping[str, np.ndarray]) -> None:
-        net = self._inspector
-        if net is None or net.spec != spec:
-            net = build(spec, np.random.default_rng(0))  # rng only seeds dropout masks, unused at inference
-        net.load_state_dict(dict(weights))
-        self._inspector = net
+        self._inspector = network_from_state(spec, weights, reuse=self._inspector)

@@ -26,17 +26,35 @@ Read and write parameters: ``net.layers[i].params`` / ``.grads`` (dicts with the
 Conv weights are (out_channels, in_channels, kh, kw); Dense weights are (in_features, out_features).
 
 Look inside: ``net.predict_proba(x)``, ``net.activations(x)`` (every layer's output),
-``net.input_gradient(x, target_class)`` (saliency). Save and load: ``save_checkpoint`` /
-``load_checkpoint`` (``CheckpointError`` on any bad file).
+``net.input_gradient(x, target_class)`` (saliency), ``explain_unit(net, acts, layer_index, unit)``
+(a unit's receptive field and the sum behind it). Arrays returned by a network or a layer are always
+new: they never share memory with its buffers. Save and load: ``save_checkpoint`` /
+``load_checkpoint(path, budget=None)`` (``CheckpointError`` on any bad file; ``checkpoint.mismatch(spec)``
+says in one line why its weights do not fit another network); ``network_from_state(spec, state_dict)``.
+
+Limits: ``validate``/``build``/``load_checkpoint`` refuse (``SpecError`` naming the layer) a spec above a
+``Budget`` (default 50 M parameters and 1 GiB of activations for one training step at batch 64; pass
+``Budget(max_params=..., max_activation_bytes=..., batch_size=...)`` to change it), more than 200 layers,
+an input side above 4096 or a number beyond 2**31. ``read_spec_file(path)`` reads a spec file within
+bounds.
 
 Every layer class follows the same contract (``layers.base.Layer``): ``forward(x, training)``,
-``backward(dout) -> dx``, ``params`` and ``grads`` dicts with the same keys, ``__repr__``.
+``backward(dout) -> dx``, ``params`` and ``grads`` dicts with the same keys, ``__repr__``, and declares
+its settings, shapes and explanation (``LAYER_TYPES``: kind -> class).
 """
 
-from cnnlab.engine.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from cnnlab.engine.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    architecture_mismatch,
+    load_checkpoint,
+    save_checkpoint,
+)
+from cnnlab.engine.explain import UnitExplanation, explain_unit, receptive_field
 from cnnlab.engine.init import INITIALISERS
 from cnnlab.engine.layers import (
     ELU,
+    LAYER_TYPES,
     AvgPool2D,
     BatchNorm,
     Conv2D,
@@ -63,7 +81,17 @@ from cnnlab.engine.schedules import (
     schedule_from_dict,
     schedule_to_dict,
 )
-from cnnlab.engine.spec import LAYER_TYPES, LayerInfo, NetSpec, SpecError, build, shape_text, validate
+from cnnlab.engine.spec import (
+    Budget,
+    LayerInfo,
+    NetSpec,
+    SpecError,
+    build,
+    network_from_state,
+    read_spec_file,
+    shape_text,
+    validate,
+)
 
 __all__ = [
     "ELU",
@@ -76,6 +104,7 @@ __all__ = [
     "AdamW",
     "AvgPool2D",
     "BatchNorm",
+    "Budget",
     "Checkpoint",
     "CheckpointError",
     "Constant",
@@ -97,12 +126,18 @@ __all__ = [
     "SpecError",
     "StepDecay",
     "Tanh",
+    "UnitExplanation",
     "Warmup",
+    "architecture_mismatch",
     "build",
+    "explain_unit",
     "load_checkpoint",
     "load_preset",
     "log_softmax",
     "make_optimizer",
+    "network_from_state",
+    "read_spec_file",
+    "receptive_field",
     "save_checkpoint",
     "schedule_from_dict",
     "schedule_to_dict",

@@ -1,19 +1,22 @@
 """Checkpoints: one ``.npz`` file holding the spec (JSON) and the weights (plain arrays).
 
-Files are read with ``allow_pickle=False``, so loading a checkpoint can never run code. Every way a
-file can be wrong (missing, truncated, not a zip, another program's ``.npz``, a newer format, weights
-that do not fit the spec) ends in one ``CheckpointError`` naming the file and the problem. Saving
-(``write_atomic``, also used by the training floor for its run files) writes a temporary file beside
-the target and renames it, so a crash never leaves half a checkpoint; a save that cannot be written
-raises ``WriteError``, an ``OSError`` whose message names the file and the reason in plain words.
+Files are read with pickling refused, so loading a checkpoint can never run code. Every way a file
+can be wrong (missing, not a regular file, truncated, not a zip, another program's ``.npz``, a newer
+format, weights that do not fit the spec) ends in one ``CheckpointError`` naming the file and the
+problem. Reading is bounded by what the file itself claims, checked before anything large is read:
+the spec inside is validated within a ``Budget`` before anything is built, and each array's size,
+shape and type must be what that spec says, from the archive's directory and the array's header.
+Saving (``write_atomic``, also used by the training floor for its run files) writes a temporary file
+beside the target and renames it, so a crash never leaves half a checkpoint; a save that cannot be
+written raises ``WriteError``, an ``OSError`` whose message names the file and the reason in plain words.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import json
+import math
 import os
 import secrets
 import socket
@@ -27,13 +30,18 @@ from typing import IO, Any
 import numpy as np
 
 from cnnlab.engine.network import Network
-from cnnlab.engine.spec import NetSpec, SpecError, build
+from cnnlab.engine.reading import loads_json, open_regular, size_text
+from cnnlab.engine.spec import Budget, NetSpec, SpecError, network_from_state, shape_text, state_shapes
 
 FORMAT = "cnnlab-checkpoint"
 VERSION = 1
 _META = "__cnnlab__"
 _WEIGHT = "w/"
 _OPTIM = "opt/"
+MAX_META_BYTES = 64 << 20  # the header: the spec and the run's metadata (its curves) as JSON
+MAX_META_DEPTH = 32
+_NPY_HEADER = 64 << 10  # an .npy header is about 128 bytes; allow far more, but not without limit
+_OPTIM_SLOTS = 4  # per parameter: SGD keeps one array, Adam two
 
 
 class CheckpointError(Exception):
@@ -51,12 +59,43 @@ class Checkpoint:
     optimizer_state: dict[str, np.ndarray] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    budget: Budget | None = field(default=None, compare=False, repr=False)  # the one it was read within
 
     def build_network(self, rng: np.random.Generator | None = None) -> Network:
         """A network with these weights. ``rng`` only matters for layers that draw at run time (Dropout)."""
-        network = build(self.spec, rng if rng is not None else np.random.default_rng(0))
-        network.load_state_dict(self.weights)
-        return network
+        return network_from_state(self.spec, self.weights, rng=rng, budget=self.budget)
+
+    def mismatch(self, current: NetSpec) -> str | None:
+        """None if these weights fit a network of ``current``; else why not, in one line."""
+        return architecture_mismatch(self.spec, current)
+
+
+def architecture_mismatch(saved: NetSpec, current: NetSpec) -> str | None:
+    """None if weights of a ``saved`` network fit a ``current`` one; else one line for the user, "this
+    checkpoint is for a network with ..., the current one has ...", naming the first array that differs."""
+    if tuple(saved.input_shape) != tuple(current.input_shape):
+        return (
+            f"this checkpoint is for a network taking {shape_text(saved.input_shape)} inputs, the current "
+            f"one takes {shape_text(current.input_shape)}"
+        )
+    unlimited = Budget.unlimited()
+    try:
+        ours = state_shapes(current, unlimited)
+    except SpecError as exc:
+        return f"the current network cannot be built ({exc})"
+    theirs = state_shapes(saved, unlimited)
+    if ours == theirs:
+        return None
+    name = next((k for k in (*theirs, *ours) if theirs.get(k) != ours.get(k)), "")
+
+    def part(spec: NetSpec, shapes: dict[str, tuple[int, ...]]) -> str:
+        what = f"{name} {shape_text(shapes[name])}" if name in shapes else f"no {name}"
+        return f"{spec.num_params():,} parameters ({what})"
+
+    return (
+        f"this checkpoint is for a network with {part(saved, theirs)}, "
+        f"the current one has {part(current, ours)}"
+    )
 
 
 def save_checkpoint(path, network: Network, optimizer=None, metadata: dict | None = None) -> Path:
@@ -240,74 +279,176 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def load_checkpoint(path) -> Checkpoint:
-    """Read and check a checkpoint; raises ``CheckpointError`` for anything that is not a good one."""
+def load_checkpoint(path, budget: Budget | None = None) -> Checkpoint:
+    """Read and check a checkpoint; raises ``CheckpointError`` for anything that is not a good one.
+
+    The network it describes must fit ``budget`` (default ``Budget()``), checked before any weight is read.
+    """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(path, "no such file")
-    if path.is_dir():
-        raise CheckpointError(path, "is a folder, not a checkpoint file")
-    raw = _read_arrays(path)
-    meta = _read_meta(path, raw)
+    try:
+        handle = open_regular(path)
+    except FileNotFoundError:
+        raise CheckpointError(path, "no such file") from None
+    except ValueError as exc:
+        raise CheckpointError(path, str(exc)) from None
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot be read ({exc.strerror or exc})") from None
+    with handle:
+        try:
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+            raise CheckpointError(
+                path, "not a cnnlab checkpoint (not an .npz archive, or the file is truncated)"
+            ) from None
+        with archive:
+            return _read(path, archive, budget)
+
+
+def _read(path: Path, archive: zipfile.ZipFile, budget: Budget | None) -> Checkpoint:
+    members = {info.filename: info for info in archive.infolist()}
+    meta = _read_meta(path, archive, members)
     try:
         spec = NetSpec.from_dict(meta.get("spec"))
-        spec.validate()
+        expected = state_shapes(spec, budget)
     except SpecError as exc:
         raise CheckpointError(path, f"the network it describes is invalid ({exc})") from None
-    weights = {k[len(_WEIGHT) :]: v for k, v in raw.items() if k.startswith(_WEIGHT)}
-    optim = {k[len(_OPTIM) :]: v for k, v in raw.items() if k.startswith(_OPTIM)} or None
-    for name, value in list(weights.items()) + list((optim or {}).items()):
-        if value.dtype.kind not in "fiu":
-            raise CheckpointError(path, f"array {name!r} holds {value.dtype} data, not numbers")
-    for name, value in weights.items():
-        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+    stored = {
+        name[len(_WEIGHT) : -4] for name in members if name.startswith(_WEIGHT) and name.endswith(".npy")
+    }
+    missing, extra = sorted(set(expected) - stored), sorted(stored - set(expected))
+    if missing or extra:
+        parts = [f"missing {', '.join(missing[:5])}"] if missing else []
+        parts += [f"unexpected {', '.join(extra[:5])}"] if extra else []
+        raise CheckpointError(path, f"its weights do not match its network ({'; '.join(parts)})")
+    weights = {}
+    for name, shape in expected.items():
+        value = _read_array(path, archive, members[f"{_WEIGHT}{name}.npy"], name, shape, "f")
+        if not np.all(np.isfinite(value)):
             raise CheckpointError(path, f"weights {name!r} contain NaN or infinite values")
+        weights[name] = value
+    optim = _read_optimizer(path, archive, members, state_shapes(spec, Budget.unlimited(), buffers=False))
     metadata = meta.get("metadata") or {}
-    if not isinstance(metadata, dict):  # the training floor checks each field; the whole must be a dict
+    if not isinstance(metadata, dict):
         raise CheckpointError(path, f"its metadata is a JSON {type(metadata).__name__}, not an object")
-    checkpoint = Checkpoint(spec, weights, optim, dict(metadata), path)
-    try:
-        checkpoint.build_network()
-    except ValueError as exc:
-        raise CheckpointError(path, f"its weights do not match its network ({exc})") from None
+    checkpoint = Checkpoint(spec, weights, optim, dict(metadata), path, budget)
     if "optimizer" in meta:
+        if not isinstance(meta["optimizer"], dict) or not isinstance(meta["optimizer"].get("kind"), str):
+            raise CheckpointError(path, "its optimizer description is damaged")
         checkpoint.metadata.setdefault("optimizer", meta["optimizer"])
     return checkpoint
 
 
-def _read_arrays(path: Path) -> dict[str, np.ndarray]:
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(path, "not a cnnlab checkpoint (not an .npz archive, or the file is truncated)")
-    try:
-        # Our own handle, so that a damaged archive cannot leave the file open behind an exception.
-        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:
-            return {key: np.array(npz[key]) for key in npz.files}
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise CheckpointError(path, "contains pickled objects, which cnnlab never loads") from None
-        raise CheckpointError(path, f"an array in it cannot be read ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, io.UnsupportedOperation) as exc:
-        raise CheckpointError(path, f"the file is damaged ({exc})") from None
-    except Exception as exc:  # zlib.error and friends from a corrupted member
-        raise CheckpointError(path, f"the file is damaged ({type(exc).__name__}: {exc})") from None
-
-
-def _read_meta(path: Path, raw: dict[str, np.ndarray]) -> dict[str, Any]:
-    blob = raw.get(_META)
-    if blob is None:
+def _read_meta(path: Path, archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]) -> dict[str, Any]:
+    info = members.get(f"{_META}.npy")
+    if info is None:
         raise CheckpointError(path, "an .npz file, but not a cnnlab checkpoint (no cnnlab header inside)")
+    if info.file_size > MAX_META_BYTES + _NPY_HEADER:
+        raise CheckpointError(
+            path,
+            f"its cnnlab header is {size_text(info.file_size)}, more than the "
+            f"{size_text(MAX_META_BYTES)} allowed",
+        )
+    blob = _read_array(path, archive, info, _META, None, "u")
     try:
-        meta = json.loads(blob.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        meta = loads_json(blob.tobytes().decode("utf-8"), MAX_META_DEPTH)
+    except (UnicodeDecodeError, ValueError):
         raise CheckpointError(path, "its cnnlab header is damaged") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(path, "its header does not describe a cnnlab checkpoint")
     version = meta.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise CheckpointError(path, f"unknown checkpoint version {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(path, f"unknown checkpoint version {str(version)[:20]!r}")
     if version > VERSION:
         raise CheckpointError(
             path,
             f"written by a newer cnnlab (format {version}; this one reads up to {VERSION}); update cnnlab",
         )
     return meta
+
+
+def _read_optimizer(
+    path: Path,
+    archive: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    params: dict[str, tuple[int, ...]],
+) -> dict[str, np.ndarray] | None:
+    """Optimizer state: "steps" (a whole number) and per-parameter slots "<param>/<slot>" shaped like it."""
+    names = [name for name in members if name.startswith(_OPTIM) and name.endswith(".npy")]
+    if not names:
+        return None
+    if len(names) > _OPTIM_SLOTS * len(params) + 1:
+        raise CheckpointError(
+            path, f"its optimizer state has {len(names):,} arrays, more than its network needs"
+        )
+    state = {}
+    for member in names:
+        key = member[len(_OPTIM) : -4]
+        if key == "steps":
+            state[key] = _read_array(path, archive, members[member], key, (), "iu", "the optimizer's")
+            continue
+        param = key.rpartition("/")[0]
+        if param not in params:
+            raise CheckpointError(
+                path, f"its optimizer state names {key[:60]!r}, which its network does not have"
+            )
+        state[key] = _read_array(path, archive, members[member], key, params[param], "f", "the optimizer's")
+    return state
+
+
+def _read_array(
+    path: Path,
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    name: str,
+    shape: tuple[int, ...] | None,
+    kinds: str,
+    role: str = "weights for",
+) -> np.ndarray:
+    """One .npy member, refused before it is read if its size, header, shape or type is not as expected.
+
+    ``shape`` None: any 1-D array within the member's (already checked) size. The archive's directory
+    gives each member's uncompressed size, and decompression never goes past it, so capping that size
+    caps the memory a member can take.
+    """
+    if shape is not None:
+        limit = math.prod(shape) * 8 + _NPY_HEADER
+        if info.file_size > limit:
+            raise CheckpointError(
+                path,
+                f"array {name!r} is {size_text(info.file_size)} uncompressed, far more than its "
+                f"{shape_text(shape) or 'single'} values need",
+            )
+    try:
+        with archive.open(info) as member:
+            found, fortran, dtype = _npy_header(member)
+            if dtype.hasobject:
+                raise CheckpointError(path, "contains pickled objects, which cnnlab never loads")
+            if dtype.kind not in kinds:
+                wanted = "floating-point numbers" if kinds == "f" else "whole numbers"
+                raise CheckpointError(path, f"{role} {name} holds {dtype} data, not {wanted}")
+            if shape is not None and found != shape:
+                verb = "have" if role == "weights for" else "has"
+                raise CheckpointError(path, f"{role} {name} {verb} shape {found}, the network needs {shape}")
+            if shape is None and len(found) != 1:
+                raise CheckpointError(path, f"array {name!r} has shape {found}, not one row of bytes")
+            size = math.prod(found) * dtype.itemsize
+            if size > info.file_size:
+                raise CheckpointError(path, f"array {name!r} is truncated")
+            data = member.read(size + 1)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # zlib.error, BadZipFile (a CRC mismatch), EOFError, a header NumPy cannot parse
+        raise CheckpointError(path, f"the file is damaged ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if len(data) != size:
+        raise CheckpointError(path, f"array {name!r} is truncated or has extra bytes")
+    array = np.frombuffer(data, dtype=dtype).reshape(found, order="F" if fortran else "C")
+    return np.array(array)  # a writable copy that owns its memory
+
+
+def _npy_header(member: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(member, max_header_size=_NPY_HEADER)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(member, max_header_size=_NPY_HEADER)
+    raise ValueError(f"unsupported .npy format {version}")

@@ -30,6 +30,7 @@ from cnnlab.engine.layers.conv import (
     store_weight_grads,
     wide_grid_input_gradient,
 )
+from cnnlab.engine.layers.pool import route_max
 from cnnlab.engine.layers.scratch import Scratch
 
 
@@ -90,15 +91,11 @@ class FusedConvPool:
         f, kk, cells = z.shape
         if self.is_max:
             g = dout if self.act is None else self.act.backward_bl(dout)
-            remaining = np.array(g.reshape(f, cells), copy=True)
-            top = pooled.reshape(f, cells)
             dz = self._scratch.get("dz", z.shape, dout.dtype)
-            # Each window's gradient goes to its first maximal position, as in MaxPool2D.backward_bl:
-            # what an earlier offset took is subtracted, so ties send it only once.
-            for k in range(kk):
-                np.multiply(remaining, z[:, k] == top, out=dz[:, k])
-                if k < kk - 1:
-                    remaining -= dz[:, k]
+            # Each window's gradient goes to its first maximal position, exactly as in MaxPool2D.
+            route_max(
+                g.reshape(f, cells), pooled.reshape(f, cells), z.transpose(1, 0, 2), dz.transpose(1, 0, 2)
+            )
         else:
             share = np.broadcast_to((dout * (1.0 / kk)).reshape(f, 1, cells), z.shape)
             share = np.ascontiguousarray(share)

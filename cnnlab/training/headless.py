@@ -24,7 +24,7 @@ from cnnlab.data import (
     load_dataset,
     prepare_image,
 )
-from cnnlab.engine import Checkpoint, NetSpec, Network, SpecError, load_preset
+from cnnlab.engine import Budget, Checkpoint, NetSpec, Network, SpecError, load_preset, read_spec_file
 from cnnlab.training import checks
 from cnnlab.training.config import ConfigError, TrainConfig, recommended_settings
 from cnnlab.training.files import WriteError, jsonable
@@ -32,22 +32,19 @@ from cnnlab.training.metrics import evaluate_network
 from cnnlab.training.snapshot import Snapshot
 
 
-def load_spec(preset: str | None = None, spec_path: str | Path | None = None) -> NetSpec:
-    """The network to train: a preset by name, or a spec JSON file (``SpecError``/``ConfigError``)."""
+def load_spec(
+    preset: str | None = None, spec_path: str | Path | None = None, budget: Budget | None = None
+) -> NetSpec:
+    """The network to train: a preset by name, or a spec JSON file (``SpecError``/``ConfigError``),
+    validated within ``budget`` (default ``Budget()``)."""
     if preset is not None and spec_path is not None:
         raise ConfigError("give either a preset or a spec file, not both")
     if spec_path is None:
         return load_preset(preset or "seed")
     path = Path(spec_path)
+    spec = read_spec_file(path)  # bounded: a regular file, its size and nesting (SpecError naming it)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such spec file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the spec file ({exc})") from None
-    try:
-        spec = NetSpec.from_json(text)
-        spec.validate()
+        spec.validate(budget=budget)
     except SpecError as exc:
         raise SpecError(f"{path.name}: {exc}") from None
     if not spec.name:

@@ -41,7 +41,14 @@ from typing import Any
 import numpy as np
 import platformdirs
 
-from cnnlab.engine import Checkpoint, CheckpointError, Network, build, load_checkpoint, save_checkpoint
+from cnnlab.engine import (
+    Checkpoint,
+    CheckpointError,
+    Network,
+    load_checkpoint,
+    network_from_state,
+    save_checkpoint,
+)
 from cnnlab.training.files import WriteError, append_lines, jsonable, write_json, write_npz
 from cnnlab.training.snapshot import FINAL_EVENTS, Event, Snapshot
 
@@ -512,8 +519,7 @@ class RunRecorder:
         if self.session is not None:
             self.session.save_checkpoint(path)
             return
-        network = build(snapshot.spec, np.random.default_rng(0))
-        network.load_state_dict(dict(snapshot.weights))
+        network = network_from_state(snapshot.spec, snapshot.weights)
         meta = {
             "run_id": snapshot.run_id,
             "class_names": list(snapshot.class_names),

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.data import Augmentation, Dataset, load_dataset, to_float_nchw
-from cnnlab.engine import Checkpoint, build, save_checkpoint
+from cnnlab.engine import Budget, Checkpoint, build, save_checkpoint
 from cnnlab.training import resume
 from cnnlab.training.checks import check_input_shape
 from cnnlab.training.config import LIVE_SETTINGS, ConfigError, TrainConfig
@@ -84,11 +84,15 @@ class TrainingSession:
         run_id: str | None = None,
         clock: Callable[[], float] = time.perf_counter,
         checkpoint_path: str | Path | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.config = config
         self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_dir)
         self.class_names = tuple(self.dataset.class_names)
-        config.spec.validate(num_classes=len(self.class_names))  # SpecError names the layer first
+        num_classes = len(self.class_names)
+        # At the run's own batch size: SpecError names the layer before anything is built.
+        budget = (budget or Budget()).at_batch(config.batch_size)
+        config.spec.validate(num_classes=num_classes, budget=budget)
         check_input_shape(
             config.spec.input_shape, (1, *self.dataset.train_images.shape[1:]), self.dataset.name
         )
@@ -114,7 +118,7 @@ class TrainingSession:
         self._held_x = to_float_nchw(self.dataset.test_images[:held])
         self._held_y = self.dataset.test_labels[:held]
 
-        self.network = build(config.spec, self.model_rng)
+        self.network = build(config.spec, self.model_rng, budget=budget)
         self.steering = Steering({k: getattr(config, k) for k in LIVE_SETTINGS}, save=self._save_into)
         self.optimizer = build_optimizer(config, self.network, self.steering.settings)
         self._lr = LearningRate(config, self.n_train)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -241,11 +242,112 @@ def test_a_bad_file_is_reported_and_nothing_is_lost(qtbot, editor, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"layers": [ {"type": "conv2d",, } ]}')
     assert not editor.load_file(bad)
-    assert "bad.json is not a network spec" in editor.notice_label.text()
-    assert "not valid JSON" in editor.notice_label.text()
+    assert "Could not open bad.json: the spec is not valid JSON" in editor.notice_label.text()
     assert not editor.load_file(tmp_path / "missing.json")
-    assert "Could not read missing.json" in editor.notice_label.text()
+    assert "Could not open missing.json: no such spec file" in editor.notice_label.text()
     assert editor.spec() == before and editor.undo_stack().count() == steps
+
+
+def _seed_with(**changes):
+    data = load_preset("seed").to_dict()
+    for key, value in changes.items():
+        if key == "input_shape":
+            data["input_shape"] = value
+        else:
+            data["layers"][0][key] = value
+    return json.dumps(data)
+
+
+HOSTILE_FILES = {
+    "filters of 2**31": (_seed_with(filters=2**31), "beyond any size"),
+    "kernel of 10**20": (_seed_with(kernel=[3, 10**20]), "beyond any size"),
+    "padding of -2**40": (_seed_with(padding=-(2**40)), "beyond any size"),
+    "a 5000-digit number": (_seed_with(filters=12345).replace("12345", "9" * 5000), "not valid JSON"),
+    "two input sizes": (_seed_with(input_shape=[28, 28]), "input_shape must be [channels, height, width]"),
+    "fractional input": (_seed_with(input_shape=[1, 28.5, 28]), "whole number"),
+    "text input": (_seed_with(input_shape=[1, "28", 28]), "whole number"),
+    "huge input": (_seed_with(input_shape=[1, 28, 100_000]), "at most 4,096"),
+    "input as a number": (_seed_with(input_shape=28), "input_shape must be"),
+    "deep nesting": ('{"layers": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested 100,001 levels deep"),
+    "deep kernel": (_seed_with(kernel=[[[[[[[[[3]]]]]]]]]), "nested"),
+    "1,000 layers": (
+        json.dumps({"layers": [{"type": "relu"}] * 1000}),
+        "1,000 layers; a network may have at most 200",
+    ),
+    "100,000 layers": (json.dumps({"layers": [{"type": "relu"}] * 100_000}), "too large for a network spec"),
+    "a list": ("[1, 2, 3]", "must be a JSON object"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_FILES))
+def test_open_refuses_a_hostile_file_and_keeps_the_table(qtbot, editor, tmp_path, case):
+    editor.set_layer_setting(0, "filters", 12)
+    before, steps, rows = editor.spec(), editor.undo_stack().count(), editor.table.rowCount()
+    text, words = HOSTILE_FILES[case]
+    path = tmp_path / "hostile.json"
+    path.write_text(text)
+    assert not editor.load_file(path)
+    notice = editor.notice_label.text()
+    assert notice.startswith("Could not open hostile.json: ") and words in notice, notice
+    assert "\n" not in notice and len(notice) < 300
+    assert editor.spec() == before and editor.undo_stack().count() == steps
+    assert editor.table.rowCount() == rows and editor.is_valid()
+    assert editor._cells[0].editor("filters").value() == 12
+
+
+def test_open_refuses_files_that_are_not_utf8_text_or_not_files(qtbot, editor, tmp_path):
+    before = editor.spec()
+    latin = tmp_path / "latin.json"
+    latin.write_bytes('{"name": "r\xe9seau", "layers": []}'.encode("latin-1"))
+    assert not editor.load_file(latin)
+    assert "latin.json: not a UTF-8 text file" in editor.notice_label.text()
+    binary = tmp_path / "noise.json"
+    binary.write_bytes(bytes(range(256)) * 4)
+    assert not editor.load_file(binary)
+    assert "noise.json: not a UTF-8 text file" in editor.notice_label.text()
+    assert not editor.load_file(tmp_path)
+    assert "is a folder, not a file" in editor.notice_label.text()
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)  # nobody writes to it: reading it the plain way would block forever
+    assert not editor.load_file(fifo)
+    assert "pipe.json: is a named pipe, not a file" in editor.notice_label.text()
+    big = tmp_path / "big.json"
+    big.write_text(" " * (2 << 20) + load_preset("seed").to_json())
+    assert not editor.load_file(big)
+    assert "too large for a network spec" in editor.notice_label.text()
+    assert editor.spec() == before
+
+
+def test_a_spec_beyond_the_editors_ranges_is_shown_flagged_without_overflow(qtbot, editor):
+    spec = load_preset("seed")
+    layers = [dict(layer) for layer in spec.layers]
+    layers[0].update(filters=2**31 - 1, kernel=[3, 2**31 - 1])  # inside 2**31, far beyond any spin box
+    layers[2].update(stride=10**9)
+    layers[1] = {"type": "leaky_relu", "alpha": 1e308}
+    assert editor.set_spec(spec.replace_layers(layers))
+    assert not editor.is_valid()
+    assert "'filters' must be at most 65,536" in editor._cells[0].message.text()
+    assert editor._cells[0].editor("filters").value() == 65_536  # clamped for show, the spec unchanged
+    assert editor.spec().layers[0]["filters"] == 2**31 - 1
+    # Not even a spec: refused before any row is made, the current one kept.
+    too_big = spec.replace_layers([{**layers[0], "filters": 2**40}, *layers[1:]])
+    assert not editor.set_spec(too_big)
+    assert "beyond any size" in editor.notice_label.text()
+    assert editor.spec().layers[0]["filters"] == 2**31 - 1
+    odd_input = NetSpec((1, "28", 28), spec.layers)
+    assert not editor.set_spec(odd_input)
+    assert editor.spec().input_shape == (1, 28, 28)
+
+
+def test_a_network_above_the_budget_is_flagged_at_its_layer(qtbot, editor):
+    editor.set_layer_setting(7, "units", 10)
+    editor.add_layer("dense", 7)
+    editor.set_layer_setting(7, "units", 1_000_000)
+    message = editor._cells[7].message.text()
+    assert "brings the network to 401,001,248 parameters (401,000,000 of them here)" in message
+    assert "above the budget of 50,000,000" in message
+    assert not editor.build_button.isEnabled()
+    assert editor.table.item(8, 3).text() == "?"
 
 
 def test_a_file_with_an_unknown_layer_loads_and_is_flagged(qtbot, editor, tmp_path):
@@ -281,3 +383,27 @@ def test_built_spec_marks_later_edits(qtbot, editor):
     assert editor.build_button.text().endswith("*")
     editor.set_build_enabled(False)
     assert not editor.build_button.isEnabled()
+
+
+def test_a_new_layer_type_appears_in_the_editor_and_the_drawing_from_its_declaration(qtbot, monkeypatch):
+    from cnnlab.app.views.architecture import ArchitectureView
+    from cnnlab.engine import LAYER_TYPES
+    from tests.engine.test_new_layer_type import SPEC, GlobalAvgPool2D
+
+    monkeypatch.setitem(LAYER_TYPES, GlobalAvgPool2D.kind, GlobalAvgPool2D)
+    editor = ArchitectureEditor(SPEC)
+    qtbot.addWidget(editor)
+    palette = [editor.layer_palette.item(i) for i in range(editor.layer_palette.count())]
+    (item,) = [i for i in palette if i.data(Qt.ItemDataRole.UserRole) == "global_avgpool"]
+    assert item.text() == "Global average pooling" and "whole feature map" in item.toolTip()
+    assert editor.is_valid() and editor.table.item(3, 0).text().startswith("GAP1")
+    shrink = editor._cells[2].editor("shrink")
+    assert shrink.toolTip() == "Scales the mean by (1 - shrink)." and shrink.value() == pytest.approx(0.25)
+    shrink.setValue(0.5)
+    assert editor.spec().layers[2] == {"type": "global_avgpool", "shrink": 0.5}
+    editor.add_layer("global_avgpool", 3)
+    assert "needs an image-shaped input" in editor._cells[3].message.text()
+    view = ArchitectureView(SPEC)
+    qtbot.addWidget(view)
+    assert [f"{box.name} {box.shape}" for box in view.boxes()][-2:] == ["GAP1 6", "FC1 10"]
+    assert view.boxes()[-2].op == "ReLU + global average"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from cnnlab.app.views.feature_maps import FeatureMapsView, explain_unit, fold_vector, receptive_field
+from cnnlab.app.views.feature_maps import FeatureMapsView, fold_vector
 from cnnlab.data import load_dataset
 from cnnlab.engine import build, load_preset
 from tests.app.test_views_drawing import delete_widgets_now  # noqa: F401 (an autouse fixture)
@@ -71,44 +71,6 @@ def test_follows_the_drawing_and_test_images(view, data):
     view.set_drawing(None)  # the pad was cleared while a test image is shown: keep it
     view.refresh()
     np.testing.assert_allclose(view.layer_grid("input")._tiles[0], data.test_images[5] / 255)
-
-
-@pytest.mark.parametrize(
-    "spec", [load_preset("seed"), load_preset("lenet5"), CUSTOM], ids=["seed", "lenet5", "custom"]
-)
-def test_every_units_explanation_adds_up(data, spec):
-    net = build(spec, np.random.default_rng(1))
-    # Pretend BatchNorm has seen data, so its affine map is not the identity.
-    for layer in net.layers:
-        if layer.kind == "batchnorm":
-            layer.buffers["running_mean"][...] = 0.3
-            layer.buffers["running_var"][...] = 2.0
-    x = data.test_images[:1, None].astype(np.float32) / 255
-    acts = [a[0] for _, a in net.activations(x)]
-    rng = np.random.default_rng(0)
-    for index, a in enumerate(acts[1:]):
-        for _ in range(5):
-            unit = tuple(int(rng.integers(s)) for s in a.shape)
-            ex = explain_unit(net, acts, index, unit)
-            assert ex.value == pytest.approx(float(a[unit]), rel=1e-5, abs=1e-6)
-            if ex.kind in ("conv2d", "dense", "maxpool2d", "avgpool2d", "flatten") and not ex.chain:
-                assert ex.total == pytest.approx(ex.value, rel=1e-4, abs=1e-5)
-            if ex.chain:
-                below = acts[index - len(ex.chain) + 1][unit]
-                assert ex.total == pytest.approx(float(below), rel=1e-4, abs=1e-5)
-                assert ex.chain[-1][2] == pytest.approx(ex.value, rel=1e-6, abs=1e-7)
-
-
-def test_receptive_fields_of_the_seed_net():
-    net = build(load_preset("seed"), np.random.default_rng(0))
-    shapes = [(1, 28, 28), (8, 26, 26), (8, 26, 26), (8, 13, 13), (16, 11, 11), (16, 11, 11), (16, 5, 5)]
-    assert receptive_field(net, shapes, 0, 4, 7) == (4, 7, 6, 9)  # conv1: 3x3
-    assert receptive_field(net, shapes, 2, 4, 7) == (8, 14, 11, 17)  # pool1: 4x4
-    assert receptive_field(net, shapes, 3, 4, 6) == (8, 12, 15, 19)  # conv2: 8x8
-    assert receptive_field(net, shapes, 5, 4, 4) == (16, 16, 25, 25)  # pool2: 10x10
-    # A unit near the edge of a padded conv sees fewer pixels: clipped to the image.
-    lenet = build(load_preset("lenet5"), np.random.default_rng(0))
-    assert receptive_field(lenet, [(1, 28, 28)], 0, 0, 0) == (0, 0, 2, 2)
 
 
 def test_clicking_a_unit_explains_it(qtbot, view, data):

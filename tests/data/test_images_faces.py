@@ -20,6 +20,8 @@ from tests.data.test_preprocess import SEVEN, draw
 class Recorder:
     """Stands in for a network: keeps what it is asked to classify."""
 
+    spec = None  # no spec: nothing to check the input shape against
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         self.x = x.copy()
         return np.full((len(x), 10), 0.1)

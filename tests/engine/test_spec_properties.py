@@ -86,9 +86,9 @@ def broken_layer(draw):
     choice = draw(st.integers(0, 2))
     if choice == 0:
         return {"type": draw(st.sampled_from(["conv", "Dense", "softmax", ""]))}
-    if choice == 1 or not ltype.fields:
+    if choice == 1 or not ltype.settings:
         return {**layer, draw(st.sampled_from(["size", "units2", "Filters"])): 1}
-    key = draw(st.sampled_from(sorted(ltype.fields)))
+    key = draw(st.sampled_from(sorted(setting.name for setting in ltype.settings)))
     return {**layer, key: draw(GARBAGE)}
 
 

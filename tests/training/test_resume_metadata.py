@@ -138,7 +138,7 @@ OPTIMIZER_CASES = [
     ("sgd", lambda a: a.update({"opt/ghost.W/velocity": np.zeros(3, np.float32)}), "does not have"),
     ("sgd", lambda a: a.update({"opt/conv1.W/m": np.zeros((4, 1, 3, 3), np.float32)}), "not part of sgd's"),
     ("sgd", lambda a: a["opt/conv1.b/velocity"].fill(np.nan), "must hold finite floating-point numbers"),
-    ("sgd", lambda a: a.update({"opt/steps": np.array([1, 2])}), "'steps' must be one whole number"),
+    ("sgd", lambda a: a.update({"opt/steps": np.array([1, 2])}), "steps has shape (2,)"),
     ("sgd", lambda a: a.update({"opt/steps": np.array(-4)}), "'steps' must be at least 0"),
     ("sgd", lambda a: a.update({"opt/conv1.b/velocity": np.zeros(4, np.int64)}), "floating-point"),
     ("adam", lambda a: a.pop("opt/dense1.W/v"), "the state of dense1.W lacks v"),
@@ -148,7 +148,9 @@ OPTIMIZER_CASES = [
 @pytest.mark.parametrize(("kind", "change", "words"), OPTIMIZER_CASES, ids=[w for _, _, w in OPTIMIZER_CASES])
 def test_damaged_optimizer_state_is_refused(saved, tiny, tmp_path: Path, kind, change, words):
     path = rewrite(saved[kind], tmp_path / "opt.npz", arrays=arrays_edit(change))
-    with pytest.raises(ResumeError, match=r"opt\.npz: cannot resume its optimizer state") as caught:
+    # Shapes and kinds are refused by the engine as the file is read; what only a session knows (which
+    # optimizer the run uses) when it resumes. Either way one line names the file and the array.
+    with pytest.raises((ResumeError, CheckpointError), match=r"opt\.npz: ") as caught:
         resume(path, tiny, optimizer=kind)
     assert words in str(caught.value)
 

@@ -11,12 +11,13 @@ Public API::
 
 Wiring: ``editor.specChanged.connect(view.set_spec)``. A right click offers "Save as PNG…".
 
-Each box is a layer that changes the shape or holds most weights (input, convolution, pooling,
-flatten, dense); activations, batch normalisation and dropout are written on the arrow into the next
-box, as the lesson writes "ReLU + Pool". An image-shaped box is as tall as its maps are high and as
-wide as the logarithm of its channel count; a flat one is a thin bar. Labels follow the lesson:
-"Conv1" over "26×26×8" (height × width × channels). If the spec cannot be built, the drawing stops at
-the layer that breaks it, drawn dashed in red with the engine's message.
+Each box is a layer that is not pointwise (input, convolution, pooling, flatten, dense: each type
+declares whether it is, and its few words, in the engine); activations, batch normalisation and
+dropout are written on the arrow into the next box, as the lesson writes "ReLU + Pool". An
+image-shaped box is as tall as its maps are high and as wide as the logarithm of its channel count;
+a flat one is a thin bar. Labels follow the lesson: "Conv1" over "26×26×8" (height × width ×
+channels). If the spec cannot be built, the drawing stops at the layer that breaks it, drawn dashed in
+red with the engine's message.
 """
 
 from __future__ import annotations
@@ -30,19 +31,18 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPaint
 from PySide6.QtWidgets import QFileDialog, QMenu, QSizePolicy, QWidget
 
 from cnnlab.app.views.spec_edit import analyse, display_name, hwc_text
-from cnnlab.engine import LAYER_TYPES, LayerInfo, NetSpec
+from cnnlab.engine import LAYER_TYPES, NetSpec
 
-BOX_KINDS = ("conv2d", "maxpool2d", "avgpool2d", "flatten", "dense")
-
-# The lesson's colours: conv and pool boxes alternate between two shades so neighbours stay apart.
+# The lesson's colours by layer family: conv and pool boxes alternate between two shades so neighbours
+# stay apart. A family not listed (a new layer type's) is drawn grey.
 COLORS = {
     "input": ("#add8e6",),
-    "conv2d": ("#90ee90", "#f08080"),
-    "maxpool2d": ("#ffffe0", "#dda0dd"),
-    "avgpool2d": ("#ffffe0", "#dda0dd"),
-    "flatten": ("#ffdab9",),
+    "convolution": ("#90ee90", "#f08080"),
+    "pooling": ("#ffffe0", "#dda0dd"),
+    "reshape": ("#ffdab9",),
     "dense": ("#b0c4de", "#c6d7ea"),
 }
+OTHER_COLORS = ("#dddddd",)
 ARROW = QColor("#1f4fd1")
 ERROR = QColor("#b3261e")
 PAPER = QColor("white")
@@ -61,44 +61,13 @@ class Box:
     shape: str
     params: int
     kind: str
+    dims: tuple[int, ...] = ()  # the output shape as the engine stores it; () for a broken box
     rect: QRectF = field(default_factory=QRectF)
     column: QRectF = field(default_factory=QRectF)  # the box's slot, as wide as its labels
     color: str = "#dddddd"
     depth: int = 0  # how many shadow sheets behind the box suggest its channels
     op: str = ""  # written over the arrow into this box
     broken: str = ""  # the engine's message if this layer breaks the spec
-
-
-def _op_text(info: LayerInfo) -> str:
-    s = info.settings
-    kernel = s.get("kernel")
-    size = f"{kernel[0]}×{kernel[1]}" if isinstance(kernel, list) else f"{kernel}×{kernel}"
-    if info.type == "conv2d":
-        extra = []
-        if s["stride"] != 1:
-            extra.append(f"stride {s['stride']}")
-        if s["padding"] not in ("valid", 0):
-            extra.append(f"{s['padding']} padding" if s["padding"] == "same" else f"pad {s['padding']}")
-        return f"{size} conv" + (f"\n{', '.join(extra)}" if extra else "")
-    if info.type in ("maxpool2d", "avgpool2d"):
-        return f"{size} {'max' if info.type == 'maxpool2d' else 'avg'} pool"
-    if info.type == "flatten":
-        return "reshape"
-    if info.type == "dense":
-        return "fully connected"
-    return _side_op(info)
-
-
-def _side_op(info: LayerInfo) -> str:
-    return {
-        "relu": "ReLU",
-        "leaky_relu": "leaky ReLU",
-        "elu": "ELU",
-        "tanh": "tanh",
-        "sigmoid": "sigmoid",
-        "batchnorm": "batch norm",
-        "dropout": f"dropout {info.settings.get('rate', 0.5):g}",
-    }.get(info.type, info.type)
 
 
 def _box_size(shape: tuple[int, ...]) -> tuple[float, float, int]:
@@ -174,11 +143,12 @@ class ArchitectureView(QWidget):
 
     def _lay_out(self, spec: NetSpec) -> None:
         analysis = analyse(spec, self._num_classes)
-        boxes: list[Box] = [
-            Box("Input", hwc_text(tuple(spec.input_shape)), 0, "input", color=COLORS["input"][0])
-        ]
-        if len(spec.input_shape) == 3:
-            _, _, boxes[0].depth = _box_size(tuple(spec.input_shape))
+        shape = tuple(spec.input_shape)
+        image = len(shape) == 3 and all(isinstance(v, int) and 0 < v <= 1 << 16 for v in shape)
+        dims = shape if image else (1, 1, 1)
+        text = hwc_text(shape) if image else str(list(shape))[:30]
+        boxes: list[Box] = [Box("Input", text, 0, "input", dims, color=COLORS["input"][0])]
+        _, _, boxes[0].depth = _box_size(dims)
         pending: list[str] = []
         counts: dict[str, int] = {}
         notes: list[str] = []
@@ -186,13 +156,14 @@ class ArchitectureView(QWidget):
         for index, info in enumerate(analysis.infos):
             if error is not None and error.index == index:
                 kind = spec.layers[index].get("type")
-                label = LAYER_TYPES[kind].label.lower() if kind in LAYER_TYPES else str(kind)
+                known = isinstance(kind, str) and kind in LAYER_TYPES
+                label = LAYER_TYPES[kind].label.lower() if known else str(kind)[:30]
                 boxes.append(
                     Box(
                         f"Layer {index + 1}",
                         "?",
                         0,
-                        str(kind),
+                        str(kind)[:30],
                         color="#ffffff",
                         broken=error.reason,
                         op=" + ".join([*pending, label]),
@@ -201,21 +172,28 @@ class ArchitectureView(QWidget):
                 break
             if info is None:
                 break
-            if info.type not in BOX_KINDS:
-                pending.append(_side_op(info))
+            cls = info.layer_type
+            if cls.pointwise:
+                pending.append(info.describe())
                 if info.params:
                     notes.append(f"{display_name(info)}: {info.params:,}")
                 continue
-            shades = COLORS[info.type]
-            group = "pool" if info.type in ("maxpool2d", "avgpool2d") else info.type
-            color = shades[counts.get(group, 0) % len(shades)]
-            counts[group] = counts.get(group, 0) + 1
-            box = Box(display_name(info), hwc_text(info.output_shape), info.params, info.type, color=color)
-            box.op = " + ".join([*pending, _op_text(info)])
+            shades = COLORS.get(cls.family, OTHER_COLORS)
+            color = shades[counts.get(cls.family, 0) % len(shades)]
+            counts[cls.family] = counts.get(cls.family, 0) + 1
+            box = Box(
+                display_name(info),
+                hwc_text(info.output_shape),
+                info.params,
+                info.type,
+                info.output_shape,
+                color=color,
+            )
+            box.op = " + ".join([*pending, info.describe()])
             pending = []
             boxes.append(box)
             if info.params:
-                notes.append(_formula(info))
+                notes.append(f"{display_name(info)}: {info.params_formula()}")
         if error is None and boxes[-1].kind == "dense":
             pending.append("softmax")
         self._tail = " + ".join(pending)
@@ -240,8 +218,7 @@ class ArchitectureView(QWidget):
             if box.broken:
                 sizes.append((60.0, 90.0, 0))
             else:
-                shape = _shape_of(box.shape)
-                sizes.append(_box_size(shape))
+                sizes.append(_box_size(box.dims))
         tallest = max(h for _, h, _ in sizes)
         ops = [box.op for box in self._boxes[1:]] + [self._tail]
         band = max(2, *(len(_wrap(op)) for op in ops)) * fi.height() + 4
@@ -429,30 +406,8 @@ class ArchitectureView(QWidget):
             self.export_png(path)
 
 
-def _shape_of(text: str) -> tuple[int, ...]:
-    """Back from "26×26×8" (or "400") to the engine's (8, 26, 26) (or (400,))."""
-    parts = [int(p.replace(",", "")) for p in text.split("×")]
-    if len(parts) == 3:
-        h, w, c = parts
-        return (c, h, w)
-    return tuple(parts)
-
-
 def _params_text(params: int) -> str:
     return f"{params:,} params" if params else ""
-
-
-def _formula(info: LayerInfo) -> str:
-    name = display_name(info)
-    if info.type == "conv2d":
-        kernel = info.settings["kernel"]
-        kh, kw = kernel if isinstance(kernel, list) else (kernel, kernel)
-        c, f = info.input_shape[0], info.output_shape[0]
-        return f"{name}: {kh}×{kw}×{c}×{f} = {kh * kw * c * f:,} + {f} biases = {info.params:,}"
-    if info.type == "dense":
-        n, u = info.input_shape[0], info.output_shape[0]
-        return f"{name}: {n:,}×{u} = {n * u:,} + {u} biases = {info.params:,}"
-    return f"{name}: {info.params:,}"
 
 
 def _wrap(text: str, width: int = 18) -> list[str]:

@@ -11,7 +11,9 @@ Public API::
     editor.set_build_enabled(flag)            # the window may hold Build back (while stopping a run)
     editor.set_built_spec(spec)               # the spec of the network in use; edits since are marked
     editor.load_preset(name)                  # one of cnnlab.engine.PRESET_NAMES, undoable
-    editor.load_file(path) -> bool            # JSON spec; on failure the message shows, nothing is lost
+    editor.load_file(path) -> bool            # JSON spec (or a run's config.json); a file that is not one, or
+                                              # is too large, deep or odd to be a spec, is refused with a
+                                              # message and the spec being edited stays as it was
     editor.save_file(path) -> bool
     editor.undo_stack() -> QUndoStack
     editor.request_build()                    # what the Build button does
@@ -35,7 +37,6 @@ The rows, the table and the palette live in ``editor_rows``; the edits, the per-
 undo stack in ``spec_edit`` (``SpecDocument``); the drawing of the architecture in ``architecture``.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ from cnnlab.app.views.spec_edit import (
     set_kind,
     set_setting,
 )
-from cnnlab.engine import LAYER_TYPES, PRESET_NAMES, NetSpec, SpecError, load_preset
+from cnnlab.engine import LAYER_TYPES, PRESET_NAMES, NetSpec, SpecError, load_preset, read_spec_file
 
 __all__ = ["ROW_MIME", "TYPE_MIME", "ArchitectureEditor"]
 
@@ -119,11 +120,19 @@ class ArchitectureEditor(QWidget):
     def spec(self) -> NetSpec:
         return self._document.spec
 
-    def set_spec(self, spec: NetSpec, undoable: bool = True, text: str = "Replace the network") -> None:
+    def set_spec(self, spec: NetSpec, undoable: bool = True, text: str = "Replace the network") -> bool:
+        """Show ``spec``; False (with a message, the current spec kept) if it is not even a spec's shape:
+        too many layers, an odd input shape, numbers beyond 2**31."""
+        try:
+            NetSpec.from_dict(spec.to_dict())
+        except (SpecError, TypeError, ValueError) as exc:
+            self._show_notice(f"Cannot show that network: {exc}. Nothing was changed.", error=True)
+            return False
         if undoable:
             self._document.push(spec, text)
         else:
             self._document.reset(spec)
+        return True
 
     def analysis(self) -> Analysis:
         return self._document.analysis
@@ -151,13 +160,9 @@ class ArchitectureEditor(QWidget):
     def load_file(self, path: str | Path) -> bool:
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-            spec = _spec_from_text(text)
-        except (OSError, UnicodeDecodeError) as exc:
-            self._show_notice(f"Could not read {path.name}: {exc.strerror or exc}", error=True)
-            return False
+            spec = read_spec_file(path)
         except SpecError as exc:
-            self._show_notice(f"{path.name} is not a network spec: {exc}. Nothing was changed.", error=True)
+            self._show_notice(f"Could not open {exc}. Nothing was changed.", error=True)
             return False
         self._document.push(spec, f"Open {path.name}")
         self._show_notice(f"Opened {path.name}.")
@@ -452,8 +457,9 @@ class ArchitectureEditor(QWidget):
 
     def _show_input_row(self, spec: NetSpec) -> None:
         shape = tuple(spec.input_shape)
-        text = hwc_text(shape) if len(shape) == 3 else str(list(shape))
-        channels = f"{shape[0]} channel" + ("s" if shape[0] != 1 else "") if len(shape) == 3 else ""
+        image = len(shape) == 3 and all(isinstance(v, int) for v in shape)
+        text = hwc_text(shape) if image else str(list(shape))[:40]
+        channels = f"{shape[0]} channel" + ("s" if shape[0] != 1 else "") if image else ""
         self._set_item(0, 0, "Input", "The images the network sees (set by the dataset).")
         self._set_item(0, 1, f"{shape[1]}×{shape[2]} image, {channels}" if channels else text)
         self._set_item(0, 2, text)
@@ -463,8 +469,9 @@ class ArchitectureEditor(QWidget):
 
     def _show_row(self, index: int, layer: dict[str, Any], info, error: str | None) -> None:
         row = index + 1
-        ltype = LAYER_TYPES.get(layer.get("type"))
-        label = ltype.label if ltype else f"unknown: {layer.get('type')!r}"
+        kind = layer.get("type")
+        ltype = LAYER_TYPES.get(kind) if isinstance(kind, str) else None
+        label = ltype.label if ltype else f"unknown: {str(kind)[:30]!r}"
         name = display_name(info) if info is not None else label
         tip = f"{ltype.description}" if ltype else "This layer type is not known to the engine."
         # The type goes on a second line unless the name already says it ("ReLU1", "Flatten").
@@ -473,7 +480,7 @@ class ArchitectureEditor(QWidget):
         if info is not None:
             shape_tip = f"{info.output_shape} as the engine stores it (channels, height, width)"
             self._set_item(row, 2, hwc_text(info.output_shape), shape_tip)
-            self._set_item(row, 3, f"{info.params:,}", _params_formula(info))
+            self._set_item(row, 3, f"{info.params:,}", info.params_formula())
         else:
             self._set_item(row, 2, "?", "Unknown until the layer flagged above is fixed.")
             self._set_item(row, 3, "?")
@@ -530,30 +537,3 @@ class ArchitectureEditor(QWidget):
             layout = cell.layout()
             height = layout.heightForWidth(width) if layout.hasHeightForWidth() else cell.sizeHint().height()
             self.table.setRowHeight(index + 1, max(base, height))
-
-
-def _params_formula(info) -> str:
-    """How the parameter count comes about, as the lesson writes it: 3×3×1×8 = 72 + 8 biases = 80."""
-    if info.type == "conv2d":
-        c = info.input_shape[0]
-        kernel = info.settings["kernel"]
-        kh, kw = kernel if isinstance(kernel, list) else (kernel, kernel)
-        f = info.output_shape[0]
-        return f"{kh}×{kw}×{c}×{f} = {kh * kw * c * f:,} weights + {f} biases = {info.params:,}"
-    if info.type == "dense":
-        n, u = info.input_shape[0], info.output_shape[0]
-        return f"{n}×{u} = {n * u:,} weights + {u} biases = {info.params:,}"
-    if info.type == "batchnorm":
-        return f"a scale and a shift per channel: 2×{info.input_shape[0]} = {info.params}"
-    return "no weights to learn"
-
-
-def _spec_from_text(text: str) -> NetSpec:
-    """A spec file, or a run's config.json holding one under "spec"."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return NetSpec.from_json(text)
-    if isinstance(data, dict) and "layers" not in data and isinstance(data.get("spec"), dict):
-        data = data["spec"]
-    return NetSpec.from_dict(data)

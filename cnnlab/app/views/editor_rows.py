@@ -1,8 +1,10 @@
 """The pieces of the architecture editor's table: one row's settings editors, the table, the palette.
 
-``SettingsCell`` builds a layer's editors from the engine's ``LAYER_TYPES`` (no per-type code beyond the
-choice of widget per setting), ``LayerTable`` turns drags and drops into move/insert requests, and
-``LayerPalette`` offers the layer types to drag in. ``editor.ArchitectureEditor`` puts them together.
+``SettingsCell`` builds a layer's editors from its type's declaration in the engine (``LAYER_TYPES``:
+each setting's kind, range, default and help; the family it can switch within), with one kind of widget
+per kind of setting and no code per layer type; ``LayerTable`` turns drags and drops into move/insert
+requests, and ``LayerPalette`` offers the layer types to drag in. ``editor.ArchitectureEditor`` puts
+them together.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnlab.app.views.spec_edit import POOLINGS, family
 from cnnlab.app.widgets.flow_layout import FlowLayout
-from cnnlab.engine import INITIALISERS, LAYER_TYPES
+from cnnlab.engine import LAYER_TYPES
+from cnnlab.engine.layers import family_of
+from cnnlab.engine.layers.settings import Setting, number_text
 
 TYPE_MIME = "application/x-cnnlab-layer-type"
 ROW_MIME = "application/x-cnnlab-layer-row"
@@ -47,31 +50,6 @@ def error_color(widget: QWidget) -> QColor:
     return QColor("#ff8a7a") if dark else ERROR_TEXT
 
 
-# One sentence per setting, shown as the editor's tooltip.
-SETTING_HELP = {
-    "filters": "How many filters this layer learns; each makes one feature map (the output's channels).",
-    "kernel": "The window each filter or pool looks at, in pixels: 3 means 3×3 (type 3x5 for a "
-    "non-square one).",
-    "stride": "How many pixels the window moves between outputs; 2 roughly halves the output size.",
-    "pool_stride": "How many pixels the window moves; '= kernel' gives side-by-side windows that do not "
-    "overlap.",
-    "padding": "Zeros added around the input: 'valid' adds none (the maps shrink by kernel - 1), 'same' "
-    "keeps the size at stride 1, or type a number of pixels.",
-    "init": "How the starting weights are drawn: He suits ReLU-like activations, Glorot suits tanh and "
-    "sigmoid.",
-    "units": "How many outputs (neurons) this layer has; the last one needs one per class.",
-    "rate": "The share of units silenced at random while training (0.5 = half); none while evaluating.",
-    "momentum": "How quickly the running mean and variance used for evaluation follow each batch.",
-    "eps": "A small number added to the variance so the normalisation never divides by zero.",
-    "alpha": "The slope (leaky ReLU) or the floor (ELU) the activation takes for negative inputs.",
-    "pooling": "Max keeps the strongest response in each window; average keeps the mean, which blurs.",
-    "activation": "The non-linearity applied to every value; without one, stacked layers collapse into a "
-    "single linear map.",
-}
-
-_INIT_ORDER = sorted(INITIALISERS)
-
-
 def _spin(minimum: int, maximum: int) -> QSpinBox:
     box = QSpinBox()
     box.setRange(minimum, maximum)
@@ -82,10 +60,10 @@ def _spin(minimum: int, maximum: int) -> QSpinBox:
 class KernelSpin(QSpinBox):
     """A spin box for a kernel size showing "3×3"; accepts "5" or a non-square "3x5"."""
 
-    def __init__(self) -> None:
+    def __init__(self, minimum: int = 1, maximum: int = 99) -> None:
         self._pair: list[int] | None = None
         super().__init__()
-        self.setRange(1, 99)
+        self.setRange(minimum, maximum)
 
     def size_value(self) -> int | list[int]:
         return list(self._pair) if self._pair else self.value()
@@ -102,6 +80,7 @@ class KernelSpin(QSpinBox):
             return  # the learner may be typing this very value: leave the text alone
         with QSignalBlocker(self):
             self._pair = pair
+            number = _clamp(self, number)  # beyond the range (the row says why): Qt would overflow
             self.setValue(number)
             self.lineEdit().setText(self.textFromValue(number))
 
@@ -168,7 +147,8 @@ class SettingsCell(QWidget):
 
     def __init__(self, layer: dict[str, Any]) -> None:
         super().__init__()
-        self.kind = layer.get("type")
+        kind = layer.get("type")
+        self.kind = kind if isinstance(kind, str) else None
         self._setters: dict[str, Any] = {}
         self._captions: list[QLabel] = []
         self.kind_box: QComboBox | None = None
@@ -180,27 +160,24 @@ class SettingsCell(QWidget):
         outer.addStretch(1)
         outer.addLayout(line)
         ltype = LAYER_TYPES.get(self.kind)
-        kinds = family(self.kind) if ltype else ()
+        kinds = family_of(self.kind) if ltype else ()
         if kinds:
             box = QComboBox()
             for kind in kinds:
-                label = LAYER_TYPES[kind].label
-                box.addItem(label.split()[0].lower() if kind in POOLINGS else label, kind)
-                box.setItemData(box.count() - 1, LAYER_TYPES[kind].description, Qt.ItemDataRole.ToolTipRole)
+                member = LAYER_TYPES[kind]
+                box.addItem(member.choice_label or member.label, kind)
+                box.setItemData(box.count() - 1, member.description, Qt.ItemDataRole.ToolTipRole)
             box.currentIndexChanged.connect(lambda _=0: self.kindChosen.emit(box.currentData()))
             self.kind_box = box
-            help_key = "pooling" if self.kind in POOLINGS else "activation"
-            self._add(line, "kind" if help_key == "pooling" else "function", box, help_key)
+            self._add(line, ltype.family_caption or "type", box, ltype.family_help)
             self._setters["type"] = lambda v: box.setCurrentIndex(max(0, box.findData(v)))
         if ltype is not None:
-            for key, (_, default) in ltype.fields.items():
-                editor = self._editor(key, default)
-                if editor is not None:
-                    self._add(line, key, editor, "pool_stride" if default is None else key)
-        elif self.kind is not None:
+            for setting in ltype.settings:
+                self._add(line, setting.name, self._editor(setting), setting.help)
+        elif layer.get("type") is not None:
             note = QLabel("(unknown layer type: remove it, or fix the JSON)")
             line.addWidget(note)
-        if ltype is not None and not ltype.fields and not kinds:
+        if ltype is not None and not ltype.settings and not kinds:
             none = QLabel("no settings")
             none.setEnabled(False)  # greyed by the palette, in either theme
             line.addWidget(none)
@@ -214,7 +191,7 @@ class SettingsCell(QWidget):
         self.show_layer(layer)
 
     # -- building the editors ----------------------------------------------------------------------
-    def _add(self, line: FlowLayout, caption: str, editor: QWidget, help_key: str) -> None:
+    def _add(self, line: FlowLayout, caption: str, editor: QWidget, text: str) -> None:
         # Caption and editor in one box, so a narrow row wraps between settings, never inside one.
         pair = QWidget()
         pair_layout = QHBoxLayout(pair)
@@ -222,7 +199,6 @@ class SettingsCell(QWidget):
         pair_layout.setSpacing(4)
         label = QLabel(caption)
         self._captions.append(label)
-        text = SETTING_HELP.get(help_key, "")
         label.setToolTip(text)
         editor.setToolTip(text)
         editor.setObjectName(caption)
@@ -232,45 +208,41 @@ class SettingsCell(QWidget):
         pair_layout.addWidget(editor)
         line.addWidget(pair)
 
-    def _editor(self, key: str, default: Any) -> QWidget | None:
-        emit = self.edited.emit
-        if key in ("filters", "units"):
-            box = _spin(1, 4096)
-            box.valueChanged.connect(lambda v: emit(key, v))
-            self._setters[key] = lambda v: _set_int(box, v)
+    def _editor(self, setting: Setting) -> QWidget:
+        """One editor for one setting, chosen by the setting's kind (``Setting.widget``)."""
+        emit, key = self.edited.emit, setting.name
+        widget = setting.widget
+        if widget == "whole":
+            optional = bool(setting.none_text)
+            box = _spin(setting.minimum - 1 if optional else setting.minimum, setting.maximum)
+            if optional:  # the value below the range stands for None
+                box.setSpecialValueText(setting.none_text)
+            low = box.minimum()
+            box.valueChanged.connect(lambda v: emit(key, None if optional and v == low else v))
+            self._setters[key] = lambda v: _set_int(box, low if v is None else v)
             return box
-        if key == "kernel":
-            box = KernelSpin()
+        if widget == "size":
+            box = KernelSpin(setting.minimum, setting.maximum)
             box.valueChanged.connect(lambda _: emit(key, box.size_value()))
             # Typing "3x5" over "3×3" changes the kernel but not the spin box's value.
             box.lineEdit().textEdited.connect(lambda text: _emit_size(emit, key, text))
             self._setters[key] = box.set_size_value
             return box
-        if key == "stride":
-            pooled = default is None
-            box = _spin(0 if pooled else 1, 16)
-            if pooled:
-                box.setSpecialValueText("= kernel")
-            box.valueChanged.connect(lambda v: emit(key, None if pooled and v == 0 else v))
-            self._setters[key] = lambda v: _set_int(box, 0 if v is None else v)
-            return box
-        if key == "padding":
+        if widget in ("padding", "choice"):
             box = QComboBox()
-            box.setEditable(True)
-            box.addItems(["valid", "same", "1", "2"])
-            box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-            box.setMinimumContentsLength(5)
-            box.currentTextChanged.connect(lambda t: emit(key, _padding_value(t)))
-            self._setters[key] = lambda v: _set_text(box, str(v))
+            if widget == "padding":
+                box.setEditable(True)
+                box.addItems(["valid", "same", "1", "2"])
+                box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+                box.setMinimumContentsLength(5)
+                box.currentTextChanged.connect(lambda t: emit(key, _padding_value(t)))
+            else:
+                box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+                box.addItems(list(setting.choices))
+                box.currentTextChanged.connect(lambda t: emit(key, t))
+            self._setters[key] = lambda v: _set_text(box, _text(v))
             return box
-        if key == "init":
-            box = QComboBox()
-            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-            box.addItems(_INIT_ORDER)
-            box.currentTextChanged.connect(lambda t: emit(key, t))
-            self._setters[key] = lambda v: _set_text(box, str(v))
-            return box
-        if key in ("rate", "momentum"):
+        if widget == "fraction":
             box = QDoubleSpinBox()
             box.setRange(0.0, 0.99)
             box.setSingleStep(0.05)
@@ -321,16 +293,36 @@ class SettingsCell(QWidget):
         return False
 
 
+def _clamp(box: QSpinBox, value: int) -> int:
+    """Into the box's range in Python: a value of 2**31 or more would overflow inside Qt."""
+    return max(box.minimum(), min(box.maximum(), value))
+
+
 def _set_int(box: QSpinBox, value: Any) -> None:
     if isinstance(value, int) and not isinstance(value, bool) and box.value() != value:
         with QSignalBlocker(box):
-            box.setValue(value)
+            box.setValue(_clamp(box, value))
 
 
 def _set_float(box: QDoubleSpinBox, value: Any) -> None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(box.value() - value) > 1e-9:
-        with QSignalBlocker(box):
-            box.setValue(float(value))
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond any float
+        return
+    if math.isfinite(value):
+        value = max(box.minimum(), min(box.maximum(), value))
+        if abs(box.value() - value) > 1e-9:
+            with QSignalBlocker(box):
+                box.setValue(value)
+
+
+def _text(value: Any) -> str:
+    """A setting's value as text; a huge whole number is described, not spelled out."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value) if value.bit_length() < 60 else number_text(value)
+    return "" if value is None else str(value)
 
 
 def _set_text(box: QComboBox, text: str) -> None:
@@ -344,7 +336,7 @@ def _set_text(box: QComboBox, text: str) -> None:
 
 
 def _set_line(edit: QLineEdit, value: Any) -> None:
-    text = "" if value is None else str(value)
+    text = _text(value)
     if edit.text() != text and not edit.hasFocus():
         with QSignalBlocker(edit):
             edit.setText(text)

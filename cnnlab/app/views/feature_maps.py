@@ -25,12 +25,10 @@ flatten, dense), one tile per channel, titled with its shape. Clicking a unit fr
 on the input and shows the computation that produced it: for a convolution, the input patch, the filter
 and their products per input channel, summed with the bias; for pooling, the window; for a dense layer,
 the largest contributions; activations and other element-wise layers are followed down to that
-computation.
+computation. The arithmetic is the engine's (``cnnlab.engine.explain``); this view only draws it.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -51,127 +49,11 @@ from cnnlab.app.widgets.flow_layout import FlowLayout
 from cnnlab.app.widgets.grid_stack import GridStack
 from cnnlab.app.widgets.image_grid import ImageGrid
 from cnnlab.app.widgets.throttle import Throttle
-from cnnlab.engine import Network
-from cnnlab.engine.layers.conv import resolve_padding
+from cnnlab.engine import Network, UnitExplanation, explain_unit
 
 REDRAW_MS = 80
-ELEMENTWISE = {"relu", "leaky_relu", "elu", "tanh", "sigmoid", "batchnorm", "dropout"}
 VECTOR_WIDTH = 40  # flat layers are folded into rows of this many units
 SHOWN_CHANNELS = 16  # at most this many input channels in a unit's explanation
-
-
-# -- the arithmetic behind one unit (pure NumPy, tested on its own) ---------------------------------
-@dataclass
-class UnitExplanation:
-    """How the value of one unit came about. ``layer_index`` indexes ``network.layers`` (-1: the input)."""
-
-    layer_index: int
-    layer: str
-    unit: tuple[int, ...]  # (c, y, x) for maps, (u,) for flat layers
-    value: float
-    kind: str  # the computing layer's kind: conv2d, maxpool2d, avgpool2d, dense, flatten, input
-    source: str = ""  # the layer whose output the computation reads
-    receptive_field: tuple[int, int, int, int] | None = None  # (top, left, bottom, right) on the input
-    patch: np.ndarray | None = None  # conv: (C, kh, kw) input values; pool: (kh, kw) window
-    kernel: np.ndarray | None = None  # conv: (C, kh, kw) weights
-    products: np.ndarray | None = None  # conv: patch * kernel
-    per_channel: np.ndarray | None = None  # conv: products summed per input channel
-    bias: float = 0.0
-    total: float = 0.0  # the computed value before the element-wise chain
-    contributions: np.ndarray | None = None  # dense: input * weight per input unit
-    contribution_map: np.ndarray | None = None  # dense after flatten: contributions as (C, H, W)
-    chain: list[tuple[str, str, float]] = field(default_factory=list)  # (layer, kind, value after it)
-
-
-def receptive_field(network: Network, shapes: list[tuple[int, ...]], index: int, y: int, x: int):
-    """Input rows/columns (top, left, bottom, right), inclusive and clipped, that unit (y, x) of layer
-    ``index``'s output depends on; ``shapes[j]`` is the input shape of layer j (C, H, W)."""
-    top, bottom, left, right = y, y, x, x
-    for j in range(index, -1, -1):
-        layer = network.layers[j]
-        if layer.kind == "conv2d":
-            kh, kw = layer.kernel
-            s = layer.stride
-            pads = resolve_padding(layer.padding, shapes[j][1:], layer.kernel, s)
-            top, bottom = top * s - pads[0], bottom * s - pads[0] + kh - 1
-            left, right = left * s - pads[2], right * s - pads[2] + kw - 1
-        elif layer.kind in ("maxpool2d", "avgpool2d"):
-            kh, kw = layer.kernel
-            s = layer.stride
-            top, bottom = top * s, bottom * s + kh - 1
-            left, right = left * s, right * s + kw - 1
-        elif layer.kind not in ELEMENTWISE:
-            return None
-    h, w = shapes[0][1:]
-    return max(top, 0), max(left, 0), min(bottom, h - 1), min(right, w - 1)
-
-
-def explain_unit(
-    network: Network, acts: list[np.ndarray], index: int, unit: tuple[int, ...]
-) -> UnitExplanation:
-    """Explain unit ``unit`` of layer ``index``'s output; ``acts[0]`` is the input and ``acts[j + 1]``
-    layer j's output, each without the batch axis (as ``network.activations`` gives them, batch 1)."""
-    value = float(acts[index + 1][unit])
-    name = "input" if index < 0 else network.layers[index].name
-    shapes = [a.shape for a in acts]
-    # Walk down through element-wise layers to the layer that computes something from many inputs.
-    chain = []
-    j = index
-    while j >= 0 and network.layers[j].kind in ELEMENTWISE:
-        chain.append((network.layers[j].name, network.layers[j].kind, float(acts[j + 1][unit])))
-        j -= 1
-    chain.reverse()
-    spatial = len(unit) == 3
-    rf = receptive_field(network, shapes, index, unit[1], unit[2]) if spatial else None
-    if index >= 0 and rf is None and spatial:
-        rf = (0, 0, shapes[0][1] - 1, shapes[0][2] - 1)
-    ex = UnitExplanation(index, name, unit, value, "input", receptive_field=rf, chain=chain)
-    if j < 0:
-        ex.total = float(acts[0][unit])
-        if index < 0 and spatial:
-            ex.receptive_field = (unit[1], unit[2], unit[1], unit[2])
-        return ex
-    layer = network.layers[j]
-    x = acts[j]  # the computing layer's input
-    ex.kind, ex.source = layer.kind, "input" if j == 0 else network.layers[j - 1].name
-    if layer.kind == "conv2d":
-        c, y0, x0 = unit
-        kh, kw = layer.kernel
-        s = layer.stride
-        t, b, left, r = resolve_padding(layer.padding, x.shape[1:], layer.kernel, s)
-        padded = np.pad(x, ((0, 0), (t, b), (left, r))) if (t or b or left or r) else x
-        ex.patch = padded[:, y0 * s : y0 * s + kh, x0 * s : x0 * s + kw].astype(np.float64)
-        ex.kernel = np.asarray(layer.params["W"][c], dtype=np.float64)
-        ex.products = ex.patch * ex.kernel
-        ex.per_channel = ex.products.sum(axis=(1, 2))
-        ex.bias = float(layer.params["b"][c])
-        ex.total = float(ex.per_channel.sum() + ex.bias)
-    elif layer.kind in ("maxpool2d", "avgpool2d"):
-        c, y0, x0 = unit
-        kh, kw = layer.kernel
-        s = layer.stride
-        ex.patch = x[c, y0 * s : y0 * s + kh, x0 * s : x0 * s + kw].astype(np.float64)
-        ex.total = float(ex.patch.max() if layer.kind == "maxpool2d" else ex.patch.mean())
-    elif layer.kind == "dense":
-        (u,) = unit
-        w = np.asarray(layer.params["W"][:, u], dtype=np.float64)
-        ex.contributions = x.astype(np.float64) * w
-        ex.bias = float(layer.params["b"][u])
-        ex.total = float(ex.contributions.sum() + ex.bias)
-        if j >= 1 and network.layers[j - 1].kind == "flatten" and acts[j - 1].ndim == 3:
-            ex.contribution_map = ex.contributions.reshape(acts[j - 1].shape)
-    elif layer.kind == "flatten":
-        (u,) = unit
-        ex.total = float(x.reshape(-1)[u])
-        if x.ndim == 3:
-            c, y0, x0 = np.unravel_index(u, x.shape)
-            ex.unit = (u,)
-            ex.patch = np.array([[ex.total]])
-            ex.receptive_field = receptive_field(network, shapes, j - 1, int(y0), int(x0)) if j >= 1 else None
-            ex.source = f"{ex.source}[{c}, {y0}, {x0}]"
-    else:
-        ex.total = value
-    return ex
 
 
 def fold_vector(v: np.ndarray) -> np.ndarray:
@@ -481,15 +363,15 @@ class FeatureMapsView(QWidget):
             label.setText("")
             label.hide()
         self._sum.setText(self._describe(ex))
-        if ex.kind == "conv2d":
+        if ex.kernel is not None:
             self._show_conv(ex)
-        elif ex.kind in ("maxpool2d", "avgpool2d"):
+        elif ex.patch is not None:
             self._patch_label.setText(f"The {ex.patch.shape[0]}x{ex.patch.shape[1]} window of {ex.source}:")
             self._reveal(self._patch_label, self._patch)
             self._patch.set_tiles(
                 ex.patch[None], columns=1, cmap="viridis", values=True, value_format="{:.2f}"
             )
-        elif ex.kind == "dense" and ex.contribution_map is not None:
+        elif ex.contribution_map is not None:
             cmap = ex.contribution_map
             self._patch_label.setText(
                 f"Each input's contribution (input x weight), laid out as {ex.source}'s "
@@ -548,7 +430,7 @@ class FeatureMapsView(QWidget):
         lines = []
         if ex.kind == "input":
             lines.append(f"An input pixel: {ex.total:.4f}.")
-        elif ex.kind == "conv2d":
+        elif ex.per_channel is not None:
             if len(ex.per_channel) > 1:
                 terms = " ".join(_fmt(v) for v in ex.per_channel[:8])
                 more = " …" if len(ex.per_channel) > 8 else ""
@@ -557,18 +439,18 @@ class FeatureMapsView(QWidget):
             else:
                 lines.append(f"Σ patch x filter = {ex.per_channel.sum():+.4f}")
             lines.append(f"+ bias {ex.bias:+.4f} = <b>{ex.total:+.4f}</b>")
-        elif ex.kind == "maxpool2d":
-            lines.append(f"The largest value in the window: <b>{ex.total:.4f}</b>")
-        elif ex.kind == "avgpool2d":
-            lines.append(f"The mean of the window: <b>{ex.total:.4f}</b>")
-        elif ex.kind == "dense":
+        elif ex.contributions is not None:
             order = np.argsort(-np.abs(ex.contributions))[:6]
             parts = ", ".join(f"#{i}: {_fmt(ex.contributions[i])}" for i in order)
             lines.append(f"Σ of {len(ex.contributions)} inputs x weights = {ex.contributions.sum():+.4f}")
             lines.append(f"+ bias {ex.bias:+.4f} = <b>{ex.total:+.4f}</b>")
             lines.append(f"largest terms: {parts}")
-        elif ex.kind == "flatten":
-            lines.append(f"Copied from {ex.source}: {ex.total:.4f}")
+        elif ex.source_unit is not None:
+            lines.append(f"{ex.rule.capitalize()} {ex.source}: {ex.total:.4f}")
+        elif ex.rule:
+            lines.append(f"{ex.rule.capitalize()}: <b>{ex.total:.4f}</b>")
+        else:
+            lines.append(f"{ex.kind}: <b>{ex.total:.4f}</b>")
         for layer, kind, value in ex.chain:
             lines.append(f"→ {layer} ({kind}) = <b>{value:+.4f}</b>")
         return "<br>".join(lines)

@@ -4,7 +4,8 @@ The architecture editor never touches a live network: every edit here takes a sp
 one (``NetSpec`` is frozen), so undo is just putting the previous spec back.
 
 - ``insert_layer``, ``remove_layer``, ``duplicate_layer``, ``move_layer``, ``set_setting``,
-  ``set_kind`` and ``new_layer``: pure edits (no Qt).
+  ``set_kind`` and ``new_layer``: pure edits (no Qt), driven by each layer type's declaration
+  (``cnnlab.engine.LAYER_TYPES``: settings, defaults, starters, families).
 - ``analyse(spec, num_classes)``: per-layer ``LayerInfo`` (or None where unknown) and the first
   ``SpecError``; shapes are kept for the layers before the one that breaks, so the editor and the
   drawing can show how the maps shrink up to the problem.
@@ -20,38 +21,19 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from cnnlab.engine import LAYER_TYPES, LayerInfo, NetSpec, SpecError, shape_text, validate
-from cnnlab.engine.spec import ACTIVATIONS, REQUIRED
-
-POOLINGS = ("maxpool2d", "avgpool2d")
-
-# Settings a freshly added layer starts with when the engine has no default (required settings).
-STARTERS: dict[str, dict[str, Any]] = {
-    "conv2d": {"filters": 16, "kernel": 3},
-    "dense": {"units": 64},
-}
-
-# Short display prefixes, following the lesson's drawing ("Conv1", "Pool1", "FC").
-DISPLAY_PREFIX = {
-    "conv": "Conv",
-    "pool": "Pool",
-    "dense": "FC",
-    "flatten": "Flatten",
-    "bn": "BN",
-    "dropout": "Dropout",
-    "relu": "ReLU",
-    "lrelu": "LeakyReLU",
-    "elu": "ELU",
-    "tanh": "Tanh",
-    "sigmoid": "Sigmoid",
-}
+from cnnlab.engine import LAYER_TYPES, Budget, LayerInfo, NetSpec, SpecError, shape_text, validate
 
 
 # -- pure edits -------------------------------------------------------------------------------------
+def _starters(kind: str) -> dict[str, Any]:
+    """What a freshly added layer starts with where its type has no default (its required settings)."""
+    return {s.name: s.starter for s in LAYER_TYPES[kind].settings if s.required and s.starter is not None}
+
+
 def new_layer(kind: str) -> dict[str, Any]:
     if kind not in LAYER_TYPES:
         raise KeyError(kind)
-    return {"type": kind, **STARTERS.get(kind, {})}
+    return {"type": kind, **_starters(kind)}
 
 
 def insert_layer(spec: NetSpec, index: int, layer: dict[str, Any]) -> NetSpec:
@@ -84,9 +66,9 @@ def move_layer(spec: NetSpec, source: int, target: int) -> NetSpec:
 def set_setting(spec: NetSpec, index: int, key: str, value: Any) -> NetSpec:
     """Set one setting; a value equal to the engine's default is left out so saved JSON stays minimal."""
     layer = dict(spec.layers[index])
-    ltype = LAYER_TYPES.get(layer.get("type"))
-    default = ltype.fields[key][1] if ltype is not None and key in ltype.fields else REQUIRED
-    if default is not REQUIRED and _same(value, default):
+    cls = LAYER_TYPES.get(layer.get("type"))
+    setting = cls.setting(key) if cls is not None else None
+    if setting is not None and not setting.required and _same(value, setting.default):
         layer.pop(key, None)
     else:
         layer[key] = value
@@ -98,21 +80,12 @@ def set_setting(spec: NetSpec, index: int, key: str, value: Any) -> NetSpec:
 def set_kind(spec: NetSpec, index: int, kind: str) -> NetSpec:
     """Change a layer's type (max <-> average pooling, one activation for another), keeping what fits."""
     old = spec.layers[index]
-    fields = LAYER_TYPES[kind].fields
-    layer = {"type": kind, **STARTERS.get(kind, {})}
-    layer.update({k: v for k, v in old.items() if k in fields or k == "name"})
+    cls = LAYER_TYPES[kind]
+    layer = {"type": kind, **_starters(kind)}
+    layer.update({k: v for k, v in old.items() if cls.setting(k) is not None or k == "name"})
     layers = list(spec.layers)
     layers[index] = layer
     return spec.replace_layers(layers)
-
-
-def family(kind: str) -> tuple[str, ...]:
-    """The types a layer may switch to in place: the poolings, or the activations."""
-    if kind in POOLINGS:
-        return POOLINGS
-    if kind in ACTIVATIONS:
-        return ACTIVATIONS
-    return ()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -164,7 +137,8 @@ def _probe(spec: NetSpec, known: int) -> tuple[LayerInfo | None, ...]:
     if known == 0:
         return unknown
     try:
-        infos = validate(spec.replace_layers([*spec.layers[:known], *_PROBE_TAIL]))
+        # No budget: the probe's own dense layer may be large, and the real error is already known.
+        infos = validate(spec.replace_layers([*spec.layers[:known], *_PROBE_TAIL]), budget=Budget.unlimited())
     except SpecError:
         return (None,) * len(spec.layers)
     return tuple(infos[:known]) + unknown
@@ -172,10 +146,10 @@ def _probe(spec: NetSpec, known: int) -> tuple[LayerInfo | None, ...]:
 
 def display_name(info: LayerInfo) -> str:
     """ "conv1" -> "Conv1", "dense2" -> "FC2"; a name the learner chose is kept as it is."""
-    prefix = LAYER_TYPES[info.type].name_prefix
-    number = info.name[len(prefix) :]
-    if info.name.startswith(prefix) and number.isdigit():
-        return DISPLAY_PREFIX.get(prefix, prefix) + ("" if prefix == "flatten" else number)
+    cls = info.layer_type
+    number = info.name[len(cls.name_prefix) :]
+    if info.name.startswith(cls.name_prefix) and number.isdigit():
+        return (cls.display_prefix or cls.name_prefix) + (number if cls.numbered else "")
     return info.name
 
 

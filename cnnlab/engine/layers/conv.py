@@ -7,19 +7,14 @@ import math
 import numpy as np
 
 from cnnlab.engine.init import initialise
-from cnnlab.engine.layers.base import ParamLayer
+from cnnlab.engine.layers.base import ParamLayer, UnitSum, Window, pair, size_text
 from cnnlab.engine.layers.scratch import Scratch
+from cnnlab.engine.layers.settings import INIT, Padding, Size, Whole
 
-Padding = int | str | tuple[int, int, int, int]
-
-
-def pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+PadSpec = int | str | tuple[int, int, int, int]
 
 
-def resolve_padding(padding: Padding, size: tuple[int, int], kernel: tuple[int, int], stride: int):
+def resolve_padding(padding: PadSpec, size: tuple[int, int], kernel: tuple[int, int], stride: int):
     """Padding as (top, bottom, left, right).
 
     ``"same"`` follows TensorFlow: the output is ceil(size / stride) and any odd leftover padding goes
@@ -47,6 +42,17 @@ def window_count(size: int, kernel: int, stride: int) -> int:
     return (size - kernel) // stride + 1 if size >= kernel else 0
 
 
+def padded_patch(x: np.ndarray, top: int, left: int, kh: int, kw: int) -> np.ndarray:
+    """x[:, top:top+kh, left:left+kw] of a (C, H, W) input as float64, zeros where it reaches into the
+    padding (top and left may be negative); the rest of the input is never copied."""
+    c, h, w = x.shape
+    patch = np.zeros((c, kh, kw), dtype=np.float64)
+    r0, r1, c0, c1 = max(top, 0), min(top + kh, h), max(left, 0), min(left + kw, w)
+    if r0 < r1 and c0 < c1:
+        patch[:, r0 - top : r1 - top, c0 - left : c1 - left] = x[:, r0:r1, c0:c1]
+    return patch
+
+
 class Conv2D(ParamLayer):
     """Convolution with ``filters`` kernels of ``kernel`` over all input channels.
 
@@ -58,6 +64,87 @@ class Conv2D(ParamLayer):
     """
 
     kind = "conv2d"
+    label = "Convolution"
+    description = "Slides small learned filters over the image; each filter makes one feature map."
+    name_prefix, display_prefix = "conv", "Conv"
+    needs = "image"
+    family = "convolution"
+    settings = (
+        Whole(
+            "filters",
+            help="How many filters this layer learns; each makes one feature map (the output's channels).",
+            starter=16,
+            maximum=65_536,
+        ),
+        Size(
+            "kernel",
+            3,
+            help="The window each filter looks at, in pixels: 3 means 3×3 (type 3x5 for a non-square one).",
+        ),
+        Whole(
+            "stride",
+            1,
+            help="How many pixels the window moves between outputs; 2 roughly halves the output size.",
+        ),
+        Padding(
+            "padding",
+            "valid",
+            help="Zeros added around the input: 'valid' adds none (the maps shrink by kernel - 1), 'same' "
+            "keeps the size at stride 1, or type a number of pixels.",
+        ),
+        INIT,
+    )
+
+    @classmethod
+    def infer(cls, s, shape):
+        c, h, w = shape
+        kh, kw = pair(s["kernel"])
+        pads = resolve_padding(s["padding"], (h, w), (kh, kw), s["stride"])
+        ph, pw = h + pads[0] + pads[1], w + pads[2] + pads[3]
+        if kh > ph or kw > pw:
+            where = f"its {h}x{w} input" + (f" ({ph}x{pw} with padding)" if (ph, pw) != (h, w) else "")
+            raise ValueError(
+                f"the {kh}x{kw} kernel does not fit in {where}; use a smaller kernel, add padding, "
+                "or shrink the maps less before this layer"
+            )
+        return (s["filters"], window_count(ph, kh, s["stride"]), window_count(pw, kw, s["stride"]))
+
+    @classmethod
+    def weight_shapes(cls, s, shape):
+        kh, kw = pair(s["kernel"])
+        return {"W": (s["filters"], shape[0], kh, kw), "b": (s["filters"],)}
+
+    @classmethod
+    def step_elements(cls, s, shape, out):
+        c, h, w = shape
+        f, oh, ow = out
+        kh, kw = pair(s["kernel"])
+        pads = resolve_padding(s["padding"], (h, w), (kh, kw), s["stride"])
+        hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
+        columns = (c * kh * kw + 1) * oh * ow
+        # output and its gradient, the im2col columns, padded input and its gradient, the wide grid
+        return 2 * f * oh * ow + columns + 2 * c * hp * wp + f * oh * wp
+
+    @classmethod
+    def create(cls, s, shape, rng, dtype):
+        return cls(
+            shape[0], s["filters"], pair(s["kernel"]), s["stride"], s["padding"], s["init"], rng, dtype
+        )
+
+    @classmethod
+    def describe(cls, s):
+        extra = []
+        if s["stride"] != 1:
+            extra.append(f"stride {s['stride']}")
+        if s["padding"] not in ("valid", 0):
+            extra.append(f"{s['padding']} padding" if s["padding"] == "same" else f"pad {s['padding']}")
+        return f"{size_text(s['kernel'])} conv" + (f"\n{', '.join(extra)}" if extra else "")
+
+    @classmethod
+    def params_formula(cls, s, shape, out, params):
+        kh, kw = pair(s["kernel"])
+        c, f = shape[0], out[0]
+        return f"{kh}×{kw}×{c}×{f} = {kh * kw * c * f:,} weights + {f:,} biases = {params:,}"
 
     def __init__(
         self,
@@ -65,7 +152,7 @@ class Conv2D(ParamLayer):
         filters: int,
         kernel: int | tuple[int, int] = 3,
         stride: int = 1,
-        padding: Padding = "valid",
+        padding: PadSpec = "valid",
         init: str = "he_normal",
         rng: np.random.Generator | None = None,
         dtype=np.float32,
@@ -85,6 +172,15 @@ class Conv2D(ParamLayer):
         self._cache: tuple | None = None
         self._geometry: dict[tuple[int, int], tuple] = {}
 
+    def config(self):
+        return {
+            "filters": self.filters,
+            "kernel": list(self.kernel),
+            "stride": self.stride,
+            "padding": self.padding,
+            "init": self.init,
+        }
+
     def geometry(self, height: int, width: int):
         """(pads, out_height, out_width) for an input of this size."""
         found = self._geometry.get((height, width))
@@ -97,10 +193,29 @@ class Conv2D(ParamLayer):
             found = self._geometry[(height, width)] = (pads, oh, ow)
         return found
 
-    def output_shape(self, input_shape):
-        _, h, w = input_shape
-        _, oh, ow = self.geometry(h, w)
-        return (self.filters, oh, ow)
+    def unit_window(self, shape):
+        pads, _, _ = self.geometry(shape[1], shape[2])
+        return Window(self.kernel, self.stride, (pads[0], pads[2]))
+
+    def explain_unit(self, x, unit):
+        """unit (f, y, x): the input patch the filter sits on (zeros in the padding), the filter, their
+        products and per-channel sums, and the bias."""
+        f, y0, x0 = unit
+        pads, _, _ = self.geometry(x.shape[1], x.shape[2])
+        kh, kw = self.kernel
+        patch = padded_patch(x, y0 * self.stride - pads[0], x0 * self.stride - pads[2], kh, kw)
+        kernel = np.asarray(self.params["W"][f], dtype=np.float64)
+        products = patch * kernel
+        per_channel = products.sum(axis=(1, 2))
+        bias = float(self.params["b"][f])
+        return UnitSum(
+            float(per_channel.sum() + bias),
+            patch=patch,
+            kernel=kernel,
+            products=products,
+            per_channel=per_channel,
+            bias=bias,
+        )
 
     def forward_bl(self, x, training):
         c, h, w, n = x.shape

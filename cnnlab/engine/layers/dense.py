@@ -1,13 +1,12 @@
-"""Fully connected layer and the flatten step before it."""
+"""Fully connected layer."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from cnnlab.engine.init import initialise
-from cnnlab.engine.layers.base import Layer, ParamLayer
+from cnnlab.engine.layers.base import ParamLayer, UnitSum
+from cnnlab.engine.layers.settings import INIT, Whole
 
 
 class Dense(ParamLayer):
@@ -18,6 +17,41 @@ class Dense(ParamLayer):
     """
 
     kind = "dense"
+    label = "Fully connected"
+    description = "Every input connects to every unit."
+    name_prefix, display_prefix = "dense", "FC"
+    needs = "flat"
+    family = "dense"
+    settings = (
+        Whole(
+            "units",
+            help="How many outputs (neurons) this layer has; the last one needs one per class.",
+            starter=64,
+            maximum=1_000_000,
+        ),
+        INIT,
+    )
+
+    @classmethod
+    def infer(cls, s, shape):
+        return (s["units"],)
+
+    @classmethod
+    def weight_shapes(cls, s, shape):
+        return {"W": (shape[0], s["units"]), "b": (s["units"],)}
+
+    @classmethod
+    def create(cls, s, shape, rng, dtype):
+        return cls(shape[0], s["units"], s["init"], rng, dtype)
+
+    @classmethod
+    def describe(cls, s):
+        return "fully connected"
+
+    @classmethod
+    def params_formula(cls, s, shape, out, params):
+        n, u = shape[0], out[0]
+        return f"{n:,}×{u:,} = {n * u:,} weights + {u:,} biases = {params:,}"
 
     def __init__(
         self,
@@ -34,8 +68,15 @@ class Dense(ParamLayer):
         self._set_params(W=weights, b=np.zeros(units, dtype=dtype))
         self._x: np.ndarray | None = None
 
-    def output_shape(self, input_shape):
-        return (self.units,)
+    def config(self):
+        return {"units": self.units, "init": self.init}
+
+    def explain_unit(self, x, unit):
+        """unit (u,): each input times its weight into this unit, and the bias."""
+        (u,) = unit
+        contributions = x.astype(np.float64) * np.asarray(self.params["W"][:, u], dtype=np.float64)
+        bias = float(self.params["b"][u])
+        return UnitSum(float(contributions.sum() + bias), contributions=contributions, bias=bias)
 
     def forward_bl(self, x, training):
         self._x = x
@@ -53,23 +94,3 @@ class Dense(ParamLayer):
 
     def _settings(self):
         return f"{self.in_features}->{self.units}, init={self.init!r}"
-
-
-class Flatten(Layer):
-    """(N, C, H, W) -> (N, C*H*W), features in (c, h, w) order. Batch-last it is a free reshape."""
-
-    kind = "flatten"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._shape: tuple[int, ...] | None = None
-
-    def output_shape(self, input_shape):
-        return (math.prod(input_shape),)
-
-    def forward_bl(self, x, training):
-        self._shape = x.shape
-        return x.reshape(-1, x.shape[-1])
-
-    def backward_bl(self, dout):
-        return dout.reshape(self._shape)

@@ -1,4 +1,5 @@
-"""Max and average pooling over kernel x kernel windows with a stride.
+"""What max and average pooling share: windows of kernel x kernel moved by a stride, and the routing
+of a max pool's gradient (also used by the fused conv-pool path, engine/fused.py).
 
 Windows that do not divide the input are floored (the last rows/columns that do not fill a window
 are dropped, as PyTorch does); overlapping windows (stride < kernel) are allowed. Both run as one
@@ -7,23 +8,110 @@ vectorised step per window offset (KH*KW steps), never per pixel.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 
-from cnnlab.engine.layers.base import Layer
-from cnnlab.engine.layers.conv import pair, window_count
+from cnnlab.engine.layers.base import Layer, UnitSum, Window, pair, size_text
+from cnnlab.engine.layers.conv import window_count
+from cnnlab.engine.layers.settings import Size, Whole
 
 
-class _Pool2D(Layer):
+def route_max(
+    grad: np.ndarray,
+    top: np.ndarray,
+    candidates: Sequence[np.ndarray],
+    outs: Sequence[np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """A max pool's backward step: for each window offset in order, the part of ``grad`` that goes to
+    the candidate values (that offset's element of every window) equal to the window's max ``top``.
+
+    The gradient still unrouted is cleared where an earlier offset already took it, so ties send it
+    only once, to the first maximal element in window order (as PyTorch). Returns one array per
+    candidate (``outs[k]`` if given, written in place). np.copyto(..., where=) would be simpler and was
+    10x slower here.
+    """
+    remaining = np.array(grad, copy=True)
+    routed = []
+    for k, values in enumerate(candidates):
+        taken = np.multiply(remaining, values == top, out=None if outs is None else outs[k])
+        if k < len(candidates) - 1:
+            remaining -= taken
+        routed.append(taken)
+    return routed
+
+
+class Pool2D(Layer):
+    """The shared part of MaxPool2D and AvgPool2D. Shapes: (N, C, H, W) -> (N, C, OH, OW)."""
+
+    needs = "image"
+    name_prefix, display_prefix = "pool", "Pool"
+    family = "pooling"
+    family_caption = "kind"
+    family_help = "Max keeps the strongest response in each window; average keeps the mean, which blurs."
+    settings = (
+        Size(
+            "kernel",
+            2,
+            help="The window each pool looks at, in pixels: 2 means 2×2 (type 3x5 for a non-square one).",
+        ),
+        Whole(
+            "stride",
+            None,
+            help="How many pixels the window moves; '= kernel' gives side-by-side windows that do not "
+            "overlap.",
+            none_text="= kernel",
+        ),
+    )
+    rule = ""  # how a window becomes one value, in words
+
+    @classmethod
+    def infer(cls, s, shape):
+        c, h, w = shape
+        kh, kw = pair(s["kernel"])
+        stride = s["stride"] or kh
+        if kh > h or kw > w:
+            raise ValueError(
+                f"a {kh}x{kw} pooling window does not fit in its {h}x{w} input, so nothing would be "
+                "left; remove this pooling layer or shrink the maps less before it"
+            )
+        return (c, window_count(h, kh, stride), window_count(w, kw, stride))
+
+    @classmethod
+    def step_elements(cls, s, shape, out):
+        # output, its gradient and the unrouted copy of it; the input gradient
+        return 3 * math.prod(out) + math.prod(shape)
+
+    @classmethod
+    def create(cls, s, shape, rng, dtype):
+        return cls(pair(s["kernel"]), s["stride"])
+
+    @classmethod
+    def describe(cls, s):
+        return f"{size_text(s['kernel'])} {cls.choice_label} pool"
+
     def __init__(self, kernel: int | tuple[int, int] = 2, stride: int | None = None) -> None:
         super().__init__()
         self.kernel = pair(kernel)
         self.stride = int(stride) if stride is not None else self.kernel[0]
         self._cache: tuple | None = None
 
-    def output_shape(self, input_shape):
-        c, h, w = input_shape
-        kh, kw = self.kernel
-        return (c, window_count(h, kh, self.stride), window_count(w, kw, self.stride))
+    def config(self):
+        return {"kernel": list(self.kernel), "stride": self.stride}
+
+    def unit_window(self, shape):
+        return Window(self.kernel, self.stride, (0, 0))
+
+    def explain_unit(self, x, unit):
+        c, y0, x0 = unit
+        (kh, kw), s = self.kernel, self.stride
+        patch = np.asarray(x[c, y0 * s : y0 * s + kh, x0 * s : x0 * s + kw], dtype=np.float64)
+        return UnitSum(float(self.pool(patch)), rule=self.rule, patch=patch)
+
+    @staticmethod
+    def pool(window: np.ndarray) -> float:
+        raise NotImplementedError
 
     def _windows(self, h: int, w: int):
         """Yield (offset index, row slice, column slice) picking each window's element at one offset."""
@@ -41,72 +129,3 @@ class _Pool2D(Layer):
     def _settings(self):
         kh, kw = self.kernel
         return f"kernel={kh}x{kw}, stride={self.stride}"
-
-
-class MaxPool2D(_Pool2D):
-    """Keeps the largest value of each window; the gradient flows back to that one element.
-
-    Shapes: (N, C, H, W) -> (N, C, OH, OW). On ties the first element in row-major window order wins,
-    as in PyTorch, so exactly one input receives each window's gradient.
-    """
-
-    kind = "maxpool2d"
-
-    def forward_bl(self, x, training):
-        c, h, w, n = x.shape
-        out = None
-        for _, rows, cols in self._windows(h, w):
-            if out is None:
-                out = x[:, rows, cols].copy()
-            else:
-                np.maximum(out, x[:, rows, cols], out=out)
-        self._cache = (x, out)
-        return out
-
-    def backward_bl(self, dout):
-        x, out = self._cache
-        # Route by comparing each window offset with the max, in window order; the gradient still
-        # unrouted is cleared where an earlier offset already took it, so ties send it only once.
-        # (np.copyto(..., where=) would be simpler and was 10x slower here.)
-        # Only when windows tile the input exactly is every element written below; else start at 0.
-        exact_fit = all(
-            k == self.stride and size % k == 0 for size, k in zip(x.shape[1:3], self.kernel, strict=True)
-        )
-        dx = np.empty_like(x) if exact_fit else np.zeros_like(x)
-        remaining = np.array(dout, copy=True)
-        windows = list(self._windows(x.shape[1], x.shape[2]))
-        for k, rows, cols in windows:
-            taken = remaining * (x[:, rows, cols] == out)
-            if self._overlapping:
-                dx[:, rows, cols] += taken
-            else:
-                dx[:, rows, cols] = taken
-            if k != windows[-1][0]:
-                remaining -= taken
-        return dx
-
-
-class AvgPool2D(_Pool2D):
-    """Averages each window; the gradient is shared equally by its elements.
-
-    Shapes: (N, C, H, W) -> (N, C, OH, OW).
-    """
-
-    kind = "avgpool2d"
-
-    def forward_bl(self, x, training):
-        c, h, w, n = x.shape
-        out = None
-        for _, rows, cols in self._windows(h, w):
-            out = x[:, rows, cols].copy() if out is None else np.add(out, x[:, rows, cols], out=out)
-        out *= 1.0 / (self.kernel[0] * self.kernel[1])
-        self._cache = x.shape
-        return out
-
-    def backward_bl(self, dout):
-        shape = self._cache
-        share = dout * (1.0 / (self.kernel[0] * self.kernel[1]))
-        dx = np.zeros(shape, dtype=dout.dtype)
-        for _, rows, cols in self._windows(shape[1], shape[2]):
-            dx[:, rows, cols] += share
-        return dx

@@ -1,39 +1,13 @@
-"""Layers that behave differently in training and evaluation: Dropout and BatchNorm."""
+"""Batch normalisation: each channel normalised over the batch, then rescaled."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from cnnlab.engine.layers.base import Layer, ParamLayer
-
-
-class Dropout(Layer):
-    """Inverted dropout: in training, zero each unit with probability ``rate`` and scale the rest by
-    1 / (1 - rate), so evaluation needs no rescaling and is the identity. Any shape."""
-
-    kind = "dropout"
-
-    def __init__(self, rate: float = 0.5, rng: np.random.Generator | None = None) -> None:
-        super().__init__()
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
-        self.rng = rng if rng is not None else np.random.default_rng(0)
-        self._mask: np.ndarray | None = None
-
-    def forward_bl(self, x, training):
-        if not training or self.rate == 0.0:
-            self._mask = None
-            return x
-        keep = self.rng.random(x.shape, dtype=np.float32) >= self.rate
-        self._mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
-        return x * self._mask
-
-    def backward_bl(self, dout):
-        return dout if self._mask is None else dout * self._mask
-
-    def _settings(self):
-        return f"rate={self.rate}"
+from cnnlab.engine.layers.base import ParamLayer
+from cnnlab.engine.layers.settings import Fraction, Number
 
 
 class BatchNorm(ParamLayer):
@@ -45,6 +19,48 @@ class BatchNorm(ParamLayer):
     """
 
     kind = "batchnorm"
+    label = "Batch normalisation"
+    description = "Normalises each channel over the batch, then rescales it with learned gamma and beta."
+    name_prefix, display_prefix = "bn", "BN"
+    family = "normalisation"
+    pointwise = True
+    settings = (
+        Fraction(
+            "momentum",
+            0.1,
+            help="How quickly the running mean and variance used for evaluation follow each batch.",
+        ),
+        Number(
+            "eps",
+            1e-5,
+            help="A small number added to the variance so the normalisation never divides by zero.",
+            above=0.0,
+        ),
+    )
+
+    @classmethod
+    def weight_shapes(cls, s, shape):
+        return {"gamma": (shape[0],), "beta": (shape[0],)}
+
+    @classmethod
+    def buffer_shapes(cls, s, shape):
+        return {"running_mean": (shape[0],), "running_var": (shape[0],)}
+
+    @classmethod
+    def step_elements(cls, s, shape, out):
+        return 4 * math.prod(out)  # output, the normalised input kept for backward, two temporaries
+
+    @classmethod
+    def create(cls, s, shape, rng, dtype):
+        return cls(shape[0], s["momentum"], s["eps"], dtype)
+
+    @classmethod
+    def describe(cls, s):
+        return "batch norm"
+
+    @classmethod
+    def params_formula(cls, s, shape, out, params):
+        return f"a scale and a shift per channel: 2×{shape[0]:,} = {params:,}"
 
     def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-5, dtype=np.float32) -> None:
         super().__init__()
@@ -55,6 +71,9 @@ class BatchNorm(ParamLayer):
             "running_var": np.ones(channels, dtype=dtype),
         }
         self._cache: tuple | None = None
+
+    def config(self):
+        return {"momentum": self.momentum, "eps": self.eps}
 
     def forward_bl(self, x, training):
         # Batch-last: channel first, so every statistic is a reduction over the trailing axes.
