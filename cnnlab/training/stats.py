@@ -1,5 +1,6 @@
-"""Statistics of a run while it trains: its clock and throughput, the smoothed loss, and each parameter
-array's norms and histograms (with the check that the weights are still healthy)."""
+"""Statistics of a run while it trains: its clock and throughput, the smoothed loss, each parameter
+array's norms and histograms (with the check that the weights are still healthy), and how many of each
+ReLU layer's units are dead."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from cnnlab.engine import Network
-from cnnlab.training.snapshot import LayerStats, frozen
+from cnnlab.training.snapshot import ActivationStats, LayerStats, frozen
 
 # Weights whose norm passes this have exploded even if they are still finite.
 EXPLODED_NORM = 1e6
@@ -20,6 +21,10 @@ HIST_BINS = 30
 HIST_SECONDS = 1.0
 # Images per second are averaged over about this many seconds of training.
 RATE_WINDOW = 2.0
+# Dead units are counted on this many training images (a fixed batch, in evaluation mode).
+PROBE_IMAGES = 256
+# The layer types whose units can die (zero for every input, so no gradient flows back through them).
+DYING_KINDS = ("relu",)
 
 
 class Smoother:
@@ -202,3 +207,32 @@ def histogram(array: np.ndarray, norm_value: float) -> tuple[np.ndarray, np.ndar
 
 def empty_histogram() -> tuple[np.ndarray, np.ndarray]:
     return frozen(np.zeros(HIST_BINS, dtype=np.int64)), frozen(np.zeros(HIST_BINS + 1))
+
+
+def activation_stats(network: Network, probe: np.ndarray) -> tuple[ActivationStats, ...]:
+    """Dead and zero shares of every ReLU layer's output on ``probe`` (N, C, H, W) float images.
+
+    Runs the network layer by layer in evaluation mode (``Network.activations``): its caches are
+    overwritten, which is harmless between two training steps.
+    """
+    if not len(probe) or not any(layer.kind in DYING_KINDS for layer in network.layers):
+        return ()
+    stats = []
+    outputs = dict(network.activations(probe))
+    for layer in network.layers:
+        if layer.kind not in DYING_KINDS:
+            continue
+        out = outputs[layer.name]  # (N, C, H, W) or (N, F): batch first
+        active = out > 0
+        # A unit is a channel (all its positions) or a feature: alive if it fires anywhere in the batch.
+        per_unit = active.any(axis=tuple(i for i in range(active.ndim) if i != 1))
+        stats.append(
+            ActivationStats(
+                name=layer.name,
+                kind=layer.kind,
+                units=int(per_unit.size),
+                dead_fraction=float(1.0 - per_unit.mean()),
+                zero_fraction=float(1.0 - active.mean()),
+            )
+        )
+    return tuple(stats)
