@@ -47,7 +47,7 @@ class GoodPoint:
         session.optimizer.load_state_dict(self.optimizer_state)
         step, seen = self.progress.step, self.progress.images_seen
         changes = [
-            c._replace(step=min(c.step, step), images_seen=None if c.images_seen is None else min(c.images_seen, seen))
+            c._replace(step=min(c.step, step), images_seen=c.images_seen and min(c.images_seen, seen))
             for c in session.progress.changes
         ]
         session.progress = self.progress.copy()

@@ -55,7 +55,7 @@ from cnnlab.data import Augmentation, Dataset, load_dataset, to_float_nchw
 from cnnlab.engine import Budget, Checkpoint, build, save_checkpoint
 from cnnlab.training import resume
 from cnnlab.training.checks import check_input_shape
-from cnnlab.training.config import LIVE_SETTINGS, ConfigError, TrainConfig
+from cnnlab.training.config import LIVE_SETTINGS, TrainConfig
 from cnnlab.training.files import WriteError
 from cnnlab.training.metrics import evaluate_network
 from cnnlab.training.optimization import LearningRate, build_optimizer, sync_optimizer
@@ -63,11 +63,34 @@ from cnnlab.training.progress import Progress, RunHistory
 from cnnlab.training.recovery import GoodPoint
 from cnnlab.training.snapshot import Change, Event, Snapshot
 from cnnlab.training.snapshots import Cadence, make_snapshot
-from cnnlab.training.split import split_training_set
-from cnnlab.training.stats import PROBE_IMAGES, LayerStatsMaker, RunClock, activation_stats, parameters_problem
+from cnnlab.training.split import DataSplit, split_training_set
+from cnnlab.training.stats import (
+    PROBE_IMAGES,
+    LayerStatsMaker,
+    RunClock,
+    activation_stats,
+    parameters_problem,
+)
 from cnnlab.training.steering import Gate, Steering
 
 EVAL_CHUNK = 1000
+
+
+def check_run(config: TrainConfig, dataset: Dataset, budget: Budget | None = None) -> DataSplit:
+    """Whether ``config`` can train on ``dataset``, before anything is built: the network against the
+    data's classes and image shape and within ``budget`` at the run's batch size (``SpecError``), and
+    the training and validation images (``ConfigError``). Returns the split."""
+    budget = (budget or Budget()).at_batch(config.batch_size)
+    config.spec.validate(num_classes=len(dataset.class_names), budget=budget)
+    check_input_shape(config.spec.input_shape, (1, *dataset.train_images.shape[1:]), dataset.name)
+    return split_training_set(
+        len(dataset.train_images),
+        validation=config.validation,
+        limit=config.train_limit,
+        seed=config.seed,
+        batch_size=config.batch_size,
+        dataset=dataset.name,
+    )
 
 
 class TrainingSession:
@@ -98,13 +121,9 @@ class TrainingSession:
         self.config = config
         self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_dir)
         self.class_names = tuple(self.dataset.class_names)
-        num_classes = len(self.class_names)
         # At the run's own batch size: SpecError names the layer before anything is built.
+        self.split = check_run(config, self.dataset, budget)
         budget = (budget or Budget()).at_batch(config.batch_size)
-        config.spec.validate(num_classes=num_classes, budget=budget)
-        check_input_shape(
-            config.spec.input_shape, (1, *self.dataset.train_images.shape[1:]), self.dataset.name
-        )
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
         self.resumed_from: str | None = None
@@ -117,14 +136,6 @@ class TrainingSession:
         self.data_rng = np.random.default_rng(data_seq)
 
         images, labels = self.dataset.train_images, self.dataset.train_labels
-        self.split = split_training_set(
-            len(images),
-            validation=config.validation,
-            limit=config.train_limit,
-            seed=config.seed,
-            batch_size=config.batch_size,
-            dataset=self.dataset.name,
-        )
         # Batches are gathered through the index (no copy of the training set is made).
         self._train_index = self.split.train
         self._train_images, self._train_labels = images, labels
@@ -372,7 +383,8 @@ class TrainingSession:
         accuracy, loss, per_class, confusion = evaluate_network(
             self.network, self._val_x, self._val_y, classes, EVAL_CHUNK
         )
-        train_accuracy = evaluate_network(self.network, self._sample_x, self._sample_y, classes, EVAL_CHUNK)[0]
+        sample = evaluate_network(self.network, self._sample_x, self._sample_y, classes, EVAL_CHUNK)
+        train_accuracy = sample[0]
         p.validation, p.by_class, p.last_eval_step = (accuracy, loss), (per_class, confusion), p.step
         self.history.evals.append(
             step=p.step,

@@ -2,11 +2,12 @@
 
 The validation split is carved out of the dataset's *training* images first, chosen by the run's seed
 (its own random stream, so the weights and the batch order do not change with it); it is never trained
-on. ``train_limit`` then keeps the first N of the training images that remain, in the dataset's order.
-The test set is not touched here: the session evaluates it only at epoch ends.
+on. It takes at most a sixth of the training images (``MAX_VALIDATION_SHARE``), so the default of 1,000
+fits a small dataset too. ``train_limit`` then keeps the first N of the training images that remain,
+in the dataset's order. The test set is not touched here: the session evaluates it only at epoch ends.
 
-Refusals are one ``ConfigError`` line saying which number is the problem: a split that leaves nothing
-to train on, or fewer training images than one batch.
+Refusals are one ``ConfigError`` line saying which number is the problem: fewer training images left
+than one batch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cnnlab.training.checks import ConfigError
 # The split's random stream is the third child of the seed's SeedSequence (the model's and the data
 # order's are the first two), so adding it changed neither.
 _SPLIT_STREAM = 2
+MAX_VALIDATION_SHARE = 6  # the validation split takes at most 1 / this of the training images
 
 
 @dataclass(frozen=True)
@@ -52,18 +54,15 @@ def split_training_set(
     batch_size: int,
     dataset: str = "the dataset",
 ) -> DataSplit:
-    """The run's training and validation images out of ``available`` training images.
+    """The run's training and validation images out of ``available`` training images: ``validation``
+    of them (at most a sixth) held out, then the first ``limit`` of the rest.
 
-    Raises ``ConfigError`` when the dataset has no training images, when the validation split leaves
-    none, or when fewer images than one batch (``batch_size``) are left to train on.
+    Raises ``ConfigError`` when the dataset has no training images, or when fewer images than one batch
+    (``batch_size``) are left to train on.
     """
     if available <= 0:
         raise ConfigError(f"{dataset} has no training images")
-    if validation >= available:
-        raise ConfigError(
-            f"a validation split of {validation:,} images leaves none of {dataset}'s {available:,} "
-            "training images to train on; hold out fewer (--validation) or none (0)"
-        )
+    validation = min(validation, available // MAX_VALIDATION_SHARE)
     if validation:
         held = np.sort(split_rng(seed).permutation(available)[:validation])
         keep = np.ones(available, dtype=bool)

@@ -60,7 +60,7 @@ def make_lab(qtbot, settings: QSettings, dataset=None, quick: bool = False):
     window.asked = []
     window.confirm = lambda question: window.asked.append(question) is None
     if quick:
-        window.state.update_config(epochs=30, held_out=64, eval_every=5)
+        window.state.update_config(epochs=30, validation=64, eval_every=5)
         window.resize(1280, 800)
     if dataset is not None:
         window.state.set_dataset(dataset)

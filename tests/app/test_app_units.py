@@ -33,7 +33,7 @@ def test_the_worker_hands_over_only_the_latest_snapshot_when_the_gui_lags(qtbot,
     controller = TrainingController(session_factory=FloodSession)
     seen = []
     controller.snapshot.connect(lambda s: seen.append(s.step))
-    controller.start(TrainConfig(dataset="synthetic", held_out=32), tiny_dataset)
+    controller.start(TrainConfig(dataset="synthetic", validation=32), tiny_dataset)
     qtbot.waitUntil(lambda: not controller.is_running(), timeout=WAIT)
     assert seen[-1] == 2001, "the last snapshot always arrives"
     assert seen == sorted(seen)

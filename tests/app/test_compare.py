@@ -26,7 +26,7 @@ def recorded(tmp_path_factory):
     dataset = load_dataset("synthetic", synthetic_size=(640, 200))
     for preset, name in (("fc-baseline", "fully connected"), ("seed", "CNN")):
         config = TrainConfig(spec=load_preset(preset), dataset="synthetic", epochs=2, batch_size=64,
-                             held_out=100, eval_every=4)  # fmt: skip
+                             validation=100, eval_every=4)  # fmt: skip
         session = TrainingSession(config, dataset)
         recorder = RunRecorder(store, name=name, session=session)
         for snapshot in session.run():

@@ -26,7 +26,7 @@ def test_event_loop_stays_fluid_while_the_seed_net_trains(
     in every measurement, theirs only by chance. So the best of up to three measurements must pass.
     """
     window = make_lab(qtbot, lab_settings, digits, quick=True)
-    window.state.update_config(held_out=1000, eval_every=100)  # the held-out checks are part of the load
+    window.state.update_config(validation=1000, eval_every=100)  # the validation checks are part of the load
     collector = tune_for_gui(blas=False, switch_interval=False)  # the rest is set for the package
     request.addfinalizer(collector.restore)
     reports = []

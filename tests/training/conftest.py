@@ -93,9 +93,8 @@ def cnnlab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def write_fake_mnist(root: Path, n_train: int = 1640, n_test: int = 200) -> Path:
-    """Generated digits stored as the four MNIST IDX files in ``root/mnist`` (what ``--data-dir`` wants):
-    640 images to train on once the default validation split (1,000) is held out."""
+def write_fake_mnist(root: Path, n_train: int = 640, n_test: int = 200) -> Path:
+    """Generated digits stored as the four MNIST IDX files in ``root/mnist`` (what ``--data-dir`` wants)."""
     data = make_dataset(n_train, n_test, seed=1)
     folder = root / "mnist"
     folder.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ def test_a_run_round_trips_through_the_store(tiny, tmp_path: Path):
 
     [info] = store.list()
     assert info.id == recorder.run_id and info.path == tmp_path / "runs" / recorder.run_id
-    assert info.status == "finished" and info.name == "small on tiny"
+    assert info.status == "finished" and info.name == "small" and info.user_name is None  # by its network
     assert info.dataset == "tiny" and info.spec_name == "small"
     assert info.param_count == session.network.num_params
     assert info.test_accuracy == final.test_accuracy
