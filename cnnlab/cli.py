@@ -1,5 +1,9 @@
 """The ``cnnlab`` command: argparse subcommands over the floors below.
 
+``train`` trains one run, ``sweep`` one run per value of one setting (``--vary lr=0.001,0.01,0.1``), and
+``runs list/show/export`` read the runs history that both record into (the same ``RunRecorder`` the app
+uses).
+
 ``cnnlab`` with no subcommand opens the desktop lab (``gui``). Every subcommand turns a user error
 (missing data, a bad spec, a bad checkpoint, a file that cannot be written) into one readable line on
 stderr and a non-zero exit code; a traceback is shown only with ``--debug``. Numbers that cannot work
@@ -270,40 +274,125 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 # -- train, eval, predict: the work is in cnnlab.training.headless; printing stays here -------------------
 
 
+def _add_run_arguments(parser: argparse.ArgumentParser, epochs_help: str = "epochs to train") -> None:
+    """The settings of a run, shared by ``train`` and ``sweep``."""
+    net = parser.add_mutually_exclusive_group()
+    net.add_argument("--preset", metavar="NAME", help="seed (default), fc-baseline, lenet5 or mnist99")
+    net.add_argument("--spec", metavar="FILE", help="a network spec JSON file instead of a preset")
+    parser.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist or synthetic")
+    parser.add_argument("--epochs", type=whole_arg(1), metavar="N", help=epochs_help)
+    parser.add_argument("--optimizer", metavar="NAME", help="sgd, adam or adamw")
+    parser.add_argument("--lr", type=real_arg(above=0.0), metavar="RATE", help="base learning rate")
+    parser.add_argument(
+        "--momentum", type=real_arg(minimum=0.0, below=1.0), help="SGD momentum (Adam: beta1)"
+    )
+    parser.add_argument(
+        "--weight-decay", type=real_arg(minimum=0.0), metavar="DECAY", help="L2 weight decay"
+    )
+    parser.add_argument("--batch-size", type=whole_arg(1), metavar="N", help="images per step")
+    parser.add_argument("--schedule", metavar="NAME", help="constant, cosine or step")
+    parser.add_argument("--seed", type=whole_arg(0), help="random seed: the same seed gives the same run")
+    parser.add_argument(
+        "--augment", action=argparse.BooleanOptionalAction, default=None, help="random shifts and rotations"
+    )
+    add_data_dir_argument(parser)
+    parser.add_argument(
+        "--limit",
+        type=whole_arg(1),
+        metavar="N",
+        help="train on the first N training images only (after the validation split; the lesson used 1000)",
+    )
+    parser.add_argument(
+        "--validation",
+        type=whole_arg(0),
+        metavar="N",
+        help="hold N training images out for validation, never trained on (default 1000, at most a sixth "
+        "of the training set; 0: none). The test set is only evaluated at epoch ends.",
+    )
+    _add_budget_arguments(parser)
+
+
+def _run_settings(args: argparse.Namespace) -> dict:
+    """The run settings the user gave (None: not given), as ``headless.make_config`` takes them."""
+    return {
+        "epochs": args.epochs,
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "momentum": args.momentum,
+        "weight_decay": args.weight_decay,
+        "batch_size": args.batch_size,
+        "schedule": args.schedule,
+        "seed": args.seed,
+        "augment": args.augment,
+        "data_dir": args.data_dir,
+        "train_limit": args.limit,
+        "validation": args.validation,
+    }
+
+
 def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser(
         "train",
         help="train a network headless: a progress bar per epoch, a table, the test figures",
         description="Train a network on a dataset. Without --lr and friends, each preset gets the settings "
-        "recommended for it. Ctrl+C stops after the current step and still saves.",
+        "recommended for it. Ctrl+C stops after the current step and still saves. The run is recorded in "
+        "the runs history (see 'cnnlab runs'), as the app records its runs.",
     )
-    net = train.add_mutually_exclusive_group()
-    net.add_argument("--preset", metavar="NAME", help="seed (default), fc-baseline, lenet5 or mnist99")
-    net.add_argument("--spec", metavar="FILE", help="a network spec JSON file instead of a preset")
-    train.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist or synthetic")
-    train.add_argument(
-        "--epochs", type=whole_arg(1), metavar="N", help="epochs to train (resuming: the new total)"
-    )
-    train.add_argument("--optimizer", metavar="NAME", help="sgd, adam or adamw")
-    train.add_argument("--lr", type=real_arg(above=0.0), metavar="RATE", help="base learning rate")
-    train.add_argument("--momentum", type=real_arg(minimum=0.0, below=1.0), help="SGD momentum (Adam: beta1)")
-    train.add_argument("--weight-decay", type=real_arg(minimum=0.0), metavar="DECAY", help="L2 weight decay")
-    train.add_argument("--batch-size", type=whole_arg(1), metavar="N", help="images per step")
-    train.add_argument("--schedule", metavar="NAME", help="constant, cosine or step")
-    train.add_argument("--seed", type=whole_arg(0), help="random seed: the same seed gives the same run")
-    train.add_argument(
-        "--augment", action=argparse.BooleanOptionalAction, default=None, help="random shifts and rotations"
-    )
-    add_data_dir_argument(train)
+    _add_run_arguments(train, "epochs to train (resuming: the new total)")
     train.add_argument("--out", metavar="DIR", help="write checkpoint.npz and metrics.json into DIR")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
-    train.add_argument(
-        "--limit", type=whole_arg(1), metavar="N", help="train on the first N images only (quick runs)"
-    )
-    train.add_argument("--name", help="the run's name in the runs history")
+    train.add_argument("--name", help="the run's name in the runs history (default: made from its settings)")
     train.add_argument("--no-record", action="store_true", help="do not keep this run in the runs history")
-    _add_budget_arguments(train)
     train.set_defaults(func=_run_train)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="train one run per value of one setting and compare them in a table",
+        description="Change one thing, train, compare: one run per value of --vary, one after another, "
+        "each recorded in the runs history (tagged with the sweep). Settings: lr, batch-size, optimizer "
+        "(sgd, plain-sgd, nesterov, adam, adamw; adam@0.001 also sets its learning rate), schedule, seed, "
+        "limit (training images; 'all'), epochs, momentum, weight-decay, validation, warmup-steps, augment "
+        "(on/off), preset (networks), pool (max/avg), activation (relu, leaky_relu, elu, tanh, sigmoid), "
+        "init (every conv/dense layer), a layer's setting (conv1.filters, conv2.kernel, dense1.units) or "
+        "every layer's of a kind (conv.kernel=3,5). Ctrl+C stops the run under way and skips the rest; the "
+        "table shows what was done. Exit status 0 even if a run diverged (its status says so).",
+    )
+    _add_run_arguments(sweep)
+    sweep.add_argument(
+        "--vary",
+        required=True,
+        metavar="SETTING=V1,V2,...",
+        help="the setting to change and its values, e.g. lr=0.001,0.01,0.1",
+    )
+    sweep.add_argument(
+        "--out", metavar="DIR", help="write sweep.json, sweep.csv and each run's checkpoint into DIR"
+    )
+    sweep.add_argument("--json", action="store_true", help="print one JSON object per run as it ends")
+    sweep.add_argument("--no-record", action="store_true", help="do not keep the runs in the runs history")
+    sweep.set_defaults(func=_run_sweep)
+
+    runs = sub.add_parser("runs", help="the runs history: list, show, export, rename")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    listing = runs_sub.add_parser(
+        "list",
+        help="every run, newest first, with its settings and results",
+        description="Each run is named by what sets it apart from the others (unless it was given a name).",
+    )
+    listing.add_argument("--json", action="store_true", help="print one JSON object per run")
+    listing.add_argument("--sweep", metavar="ID", help="only the runs of this sweep")
+    listing.set_defaults(func=_run_runs_list)
+    show = runs_sub.add_parser("show", help="one run: every setting, live changes, epochs, results")
+    show.add_argument("run_id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.set_defaults(func=_run_runs_show)
+    export = runs_sub.add_parser("export", help="write every run as a row of a CSV file")
+    export.add_argument("--csv", required=True, metavar="FILE", help="the CSV file to write")
+    export.add_argument("--sweep", metavar="ID", help="only the runs of this sweep")
+    export.set_defaults(func=_run_runs_export)
+    rename = runs_sub.add_parser("rename", help="give a run a name of your own ('' for its automatic name)")
+    rename.add_argument("run_id", metavar="ID")
+    rename.add_argument("name", metavar="NAME")
+    rename.set_defaults(func=_run_runs_rename)
 
     ev = sub.add_parser("eval", help="test a checkpoint: accuracy, per-class accuracy, confusion matrix")
     ev.add_argument("checkpoint", metavar="CHECKPOINT")
@@ -376,22 +465,7 @@ def _run_train(args: argparse.Namespace) -> int:
     budget = _budget(args)
     resume = load_checkpoint(args.resume, budget) if args.resume else None
     spec = headless.load_spec(args.preset, args.spec, budget) if (args.preset or args.spec) else None
-    config = headless.make_config(
-        spec,
-        args.dataset,
-        resume=resume,
-        epochs=args.epochs,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        batch_size=args.batch_size,
-        schedule=args.schedule,
-        seed=args.seed,
-        augment=args.augment,
-        data_dir=args.data_dir,
-        train_limit=args.limit,
-    )
+    config = headless.make_config(spec, args.dataset, resume=resume, **_run_settings(args))
     dataset = headless.load_data(config.dataset, config.data_dir)
     out = headless.prepare_out(args.out) if args.out else None
     session = TrainingSession(
@@ -403,11 +477,10 @@ def _run_train(args: argparse.Namespace) -> int:
     )
     recorder = None if args.no_record else RunRecorder(RunStore(), name=args.name, session=session)
 
-    n_train = min(len(dataset.train_images), config.train_limit or len(dataset.train_images))
     print(
         f"Training {config.spec.name or 'a custom net'} ({config.spec.num_params():,} parameters) on "
-        f"{dataset.name}: {n_train:,} training and {len(dataset.test_images):,} test images from "
-        f"{dataset.source}"
+        f"{dataset.name}: {_image_counts(session.n_train, session.n_validation, len(dataset.test_images))} "
+        f"from {dataset.source}"
     )
     print(f"Settings: {_describe_settings(config)}")
     if resume is not None:
@@ -490,27 +563,35 @@ def _run_train(args: argparse.Namespace) -> int:
     return code
 
 
-class _TrainPrinter:
-    """A tqdm bar for the epoch under way (on a terminal only) and a table row at each epoch end."""
+def _image_counts(train: int, validation: int, test: int) -> str:
+    held = f", {validation:,} validation (held out of the training set)" if validation else ""
+    return f"{train:,} training{held} and {test:,} test images"
 
-    def __init__(self, tqdm) -> None:
+
+class _TrainPrinter:
+    """A tqdm bar for the epoch under way (on a terminal only) and, with ``rows``, a table row at each
+    epoch end. ``label`` leads the bar's description (a sweep's "run 2/3 lr=0.01")."""
+
+    def __init__(self, tqdm, *, rows: bool = True, label: str = "") -> None:
         self.tqdm = tqdm
         self.bar = None
         self.header_done = False
+        self.rows = rows
+        self.label = label
 
     def show(self, snap) -> None:
         if snap.running and snap.event != "epoch_end" and snap.epoch < snap.epochs:
             self._update_bar(snap)
         if snap.event == "epoch_end" or not snap.running:
             self.close()
-        if snap.event == "epoch_end":
+        if snap.event == "epoch_end" and self.rows:
             self._print_row(snap)
 
     def _update_bar(self, snap) -> None:
         if self.bar is None:
             self.bar = self.tqdm(
                 total=snap.steps_per_epoch,
-                desc=f"epoch {snap.epoch + 1}/{snap.epochs}",
+                desc=f"{self.label}epoch {snap.epoch + 1}/{snap.epochs}",
                 unit="step",
                 leave=False,
                 disable=None,
@@ -585,6 +666,215 @@ def _print_evaluation(evaluation) -> None:
     print("    " + "".join(f"{i:>{cells}}" for i in range(len(names))))
     for i, row in enumerate(evaluation.confusion):
         print(f"  {i:>2}" + "".join(f"{int(v):>{cells}}" for v in row))
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    import json
+    import signal
+    import threading
+
+    from tqdm import tqdm
+
+    from cnnlab.training import RunStore, Sweep, headless, run_sweep
+    from cnnlab.training.files import write_json
+    from cnnlab.training.report import sweep_columns, sweep_table, write_csv
+
+    setting, values = _parse_vary(args.vary)
+    budget = _budget(args)
+    spec = headless.load_spec(args.preset, args.spec, budget) if (args.preset or args.spec) else None
+    base = headless.make_config(spec, args.dataset, **_run_settings(args))
+    sweep = Sweep(base, setting, values)
+    dataset = headless.load_data(base.dataset, base.data_dir)
+    sweep.check(dataset, budget)  # every run, before the first trains
+    out = headless.prepare_out(args.out) if args.out else None
+    store = None if args.no_record else RunStore()
+
+    counts = _image_counts(*_split_counts(sweep, dataset), len(dataset.test_images))
+    print(
+        f"Sweep {sweep.id}: {len(sweep)} runs of {base.spec.name or 'a custom net'} on {dataset.name} "
+        f"({counts}), {sweep.setting} = {', '.join(p.label for p in sweep.points)}",
+        file=sys.stderr if args.json else sys.stdout,
+    )
+    cancel = threading.Event()
+    printers: dict[int, _TrainPrinter] = {}
+
+    def on_snapshot(index: int, snap) -> None:
+        if index not in printers:
+            label = f"run {index + 1}/{len(sweep)} {sweep.setting}={sweep.points[index].label} "
+            printers[index] = _TrainPrinter(tqdm, rows=False, label=label)
+        printers[index].show(snap)
+
+    def on_result(result) -> None:
+        printers.pop(result.index, _TrainPrinter(tqdm)).close()
+        if args.json:
+            print(json.dumps(result.to_dict()), flush=True)
+        else:
+            tqdm.write(
+                f"run {result.index + 1}/{len(sweep)} {sweep.setting}={result.label}: {result.status}, test "
+                f"{'-' if result.test_accuracy is None else f'{result.test_accuracy:.2%}'} in "
+                f"{result.seconds:.1f}s",
+                file=sys.stderr,
+            )
+
+    def on_interrupt(signum, frame) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        tqdm.write("Stopping this run, skipping the rest (Ctrl+C again to quit at once)...", file=sys.stderr)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
+    try:
+        results = run_sweep(
+            sweep, dataset, store, on_snapshot, cancel, on_result=on_result, out=out, budget=budget
+        )
+    finally:
+        for printer in printers.values():
+            printer.close()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if not args.json:
+        print(sweep_table(sweep.setting, results))
+    code = 130 if cancel.is_set() else 0
+    if out is not None:
+        summary = {
+            "sweep": sweep.id,
+            "setting": sweep.setting,
+            "values": [p.label for p in sweep.points],
+            "dataset": dataset.name,
+            "runs": [r.to_dict() for r in results],
+        }
+        try:
+            write_json(out / "sweep.json", summary)
+            write_csv(out / "sweep.csv", results, sweep_columns(sweep.setting))
+        except OSError as exc:  # the table was printed above: nothing else is lost
+            print(f"cnnlab: error: {exc}", file=sys.stderr)
+            code = code or 1
+        else:
+            print(f"Saved sweep.json, sweep.csv and each run's checkpoint in {out}", file=sys.stderr)
+    if store is not None:
+        print(f"Runs recorded in {store.root} (cnnlab runs list --sweep {sweep.id})", file=sys.stderr)
+    return code
+
+
+def _parse_vary(text: str) -> tuple[str, list[str]]:
+    setting, sep, values = text.partition("=")
+    items = [v.strip() for v in values.split(",")] if sep else []
+    if not setting.strip() or not sep or not any(items):
+        raise UserError(f"--vary takes SETTING=V1,V2,... (e.g. lr=0.001,0.01,0.1), got {text!r}")
+    if not all(items):
+        raise UserError(f"--vary {text!r}: an empty value between commas")
+    return setting.strip(), items
+
+
+def _split_counts(sweep, dataset) -> tuple[int, int]:
+    """Training and validation images of the sweep's first run (the same for all unless it varies them)."""
+    from cnnlab.training import check_run
+
+    split = check_run(sweep.points[0].config, dataset)
+    return split.n_train, split.n_validation
+
+
+def _runs(args: argparse.Namespace):
+    from cnnlab.training import RunStore, named_runs
+
+    runs = RunStore().list()
+    if getattr(args, "sweep", None):
+        runs = named_runs([info for info in runs if info.tags.get("sweep") == args.sweep])
+        if not runs:
+            raise UserError(f"no runs of sweep {args.sweep!r} in {RunStore().root}")
+    return runs
+
+
+def _run_runs_list(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnlab.training import RunStore
+    from cnnlab.training.report import run_table
+
+    runs = _runs(args)
+    if args.json:
+        for info in runs:
+            print(json.dumps(info.to_dict()))
+        return 0
+    if not runs:
+        print(f"No runs yet in {RunStore().root}")
+        return 0
+    print(run_table(runs))
+    return 0
+
+
+def _run_runs_show(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnlab.training import RunStore, named_runs
+
+    store = RunStore()
+    info = store.get(args.run_id)
+    # Named among all the runs, as the list names it.
+    info = next((i for i in named_runs(store.list()) if i.id == info.id), info)
+    if args.json:
+        print(json.dumps(info.to_dict()))
+        return 0
+    for line in _describe_run(info):
+        print(line)
+    return 0
+
+
+def _describe_run(info) -> list[str]:
+    from cnnlab.training.report import fixed, number, percent
+
+    c = info.config
+    keys = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule", "warmup_steps",
+            "batch_size", "epochs", "augment", "seed")  # fmt: skip
+    lines = [
+        f"{info.name}  ({info.id})",
+        f"  status: {info.status}" + (f" - {info.message}" if info.message else ""),
+        f"  created {info.created}, updated {info.updated}",
+        f"  network: {info.spec_name or 'custom'} ({info.param_count:,} parameters)",
+        f"  data: {info.dataset}, {number(info.train_images)} training images, "
+        f"{number(info.validation_images)} validation images",
+        "  settings: " + ", ".join(f"{key} {number(c.get(key))}" for key in keys if key in c),
+    ]
+    if isinstance(c.get("init"), dict) and c["init"]:
+        lines.append("  initialisation: " + ", ".join(f"{k} {v}" for k, v in c["init"].items()))
+    if info.tags:
+        lines.append("  tags: " + ", ".join(f"{k} {v}" for k, v in info.tags.items()))
+    if info.changes:
+        lines.append("  live changes:")
+        for ch in info.changes:
+            seen = f", {ch.images_seen:,} images" if ch.images_seen is not None else ""
+            change = f"{ch.setting} {number(ch.old)} -> {number(ch.new)}"
+            lines.append(f"    after step {ch.step:,}{seen}: {change}")
+    lines.append(
+        f"  results: test {percent(info.test_accuracy)}, train {percent(info.train_accuracy)}, best "
+        f"validation {percent(info.best_validation_accuracy)}, final loss {fixed(4)(info.final_loss)}, "
+        f"{fixed(1)(info.elapsed)} s, {fixed(0)(info.images_per_s)} images/s, {info.steps:,} steps"
+    )
+    for e in info.epochs:
+        lines.append(
+            f"    epoch {e.epoch}: train loss {fixed(4)(e.train_loss)}, train {percent(e.train_accuracy)}, "
+            f"test {percent(e.test_accuracy)} ({fixed(1)(e.seconds)} s)"
+        )
+    return lines
+
+
+def _run_runs_export(args: argparse.Namespace) -> int:
+    from cnnlab.training.report import write_csv
+
+    runs = _runs(args)
+    path = write_csv(args.csv, runs)
+    print(f"Wrote {len(runs)} run{'s' if len(runs) != 1 else ''} to {path}")
+    return 0
+
+
+def _run_runs_rename(args: argparse.Namespace) -> int:
+    from cnnlab.training import RunStore
+
+    store = RunStore()
+    info = store.rename(args.run_id, args.name) if args.name.strip() else store.clear_name(args.run_id)
+    print(f"{info.id}: {info.name}")
+    return 0
 
 
 def _run_eval(args: argparse.Namespace) -> int:

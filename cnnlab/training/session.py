@@ -57,7 +57,7 @@ from cnnlab.training import resume
 from cnnlab.training.checks import check_input_shape
 from cnnlab.training.config import LIVE_SETTINGS, TrainConfig
 from cnnlab.training.files import WriteError
-from cnnlab.training.metrics import evaluate_network
+from cnnlab.training.metrics import evaluate_network, network_logits, scores
 from cnnlab.training.optimization import LearningRate, build_optimizer, sync_optimizer
 from cnnlab.training.progress import Progress, RunHistory
 from cnnlab.training.recovery import GoodPoint
@@ -141,10 +141,12 @@ class TrainingSession:
         self._train_images, self._train_labels = images, labels
         self.n_train = self.split.n_train
         self.n_validation = self.split.n_validation
-        self._val_x = to_float_nchw(images[self.split.validation])
-        self._val_y = labels[self.split.validation]
-        sample = self.split.train[: self.n_validation]  # a training sample as large as the validation
-        self._sample_x, self._sample_y = to_float_nchw(images[sample]), labels[sample]
+        # The validation images, then a training sample as large: evaluated together, in chunks of the
+        # test set's size (the engine keeps its buffers per batch shape, so fewer shapes cost less).
+        sample = self.split.train[: self.n_validation]
+        rows = np.concatenate([self.split.validation, sample])
+        self._eval_x, self._eval_y = to_float_nchw(images[rows]), labels[rows]
+        self._val_y = self._eval_y[: self.n_validation]
         self._probe_x = to_float_nchw(images[self.split.train[:PROBE_IMAGES]])
 
         self.network = build(config.spec, self.model_rng, budget=budget)
@@ -378,13 +380,11 @@ class TrainingSession:
     def _evaluate_validation(self) -> None:
         """The validation split, and a training sample of its size, both in evaluation mode."""
         p = self.progress
-        classes = len(self.class_names)
+        classes, n = len(self.class_names), self.n_validation
         elapsed = self.clock.elapsed()
-        accuracy, loss, per_class, confusion = evaluate_network(
-            self.network, self._val_x, self._val_y, classes, EVAL_CHUNK
-        )
-        sample = evaluate_network(self.network, self._sample_x, self._sample_y, classes, EVAL_CHUNK)
-        train_accuracy = sample[0]
+        logits = network_logits(self.network, self._eval_x, classes, EVAL_CHUNK)
+        accuracy, loss, per_class, confusion = scores(logits[:n], self._val_y, classes)
+        train_accuracy = scores(logits[n:], self._eval_y[n:], classes)[0]
         p.validation, p.by_class, p.last_eval_step = (accuracy, loss), (per_class, confusion), p.step
         self.history.evals.append(
             step=p.step,

@@ -23,7 +23,7 @@ def recorded(tmp_path_factory):
     """Two finished runs, the CNN recorded after the fully connected net (so it is listed first)."""
     root = tmp_path_factory.mktemp("runs")
     store = RunStore(root)
-    dataset = load_dataset("synthetic", synthetic_size=(640, 200))
+    dataset = load_dataset("synthetic", synthetic_size=(740, 200))  # 640 to train on, 100 for validation
     for preset, name in (("fc-baseline", "fully connected"), ("seed", "CNN")):
         config = TrainConfig(spec=load_preset(preset), dataset="synthetic", epochs=2, batch_size=64,
                              validation=100, eval_every=4)  # fmt: skip
