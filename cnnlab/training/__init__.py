@@ -15,7 +15,7 @@ Imports the engine and the data floors, never Qt.
   each run records every setting (``run_settings``), its live changes and its results, and is named by
   what sets it apart from the others (``describe_runs``).
 - ``Sweep`` / ``run_sweep`` (sweep): one setting, a list of values, one recorded run per value.
-- ``hints`` (hints): what is happening in a run and what to try (not learning, diverged, overfitting,
+- ``all_hints`` (hints): what is happening in a run and what to try (not learning, diverged, overfitting,
   underfitting, dead ReLUs, vanishing or exploding gradients), as pure checks over a snapshot.
 - ``split_training_set`` (split): the validation split held out of the training images, and the limit.
 - ``headless``: what the CLI's ``train``, ``eval`` and ``predict`` do, without the printing.
@@ -35,7 +35,7 @@ from cnnlab.training.config import (
 )
 from cnnlab.training.describe import describe_runs, run_settings
 from cnnlab.training.files import WriteError
-from cnnlab.training.hints import Hint, hints
+from cnnlab.training.hints import Hint, all_hints
 from cnnlab.training.metrics import confusion_matrix, per_class_accuracy
 from cnnlab.training.resume import ResumeError
 from cnnlab.training.runs import (
@@ -89,11 +89,11 @@ __all__ = [
     "TrainConfig",
     "TrainingSession",
     "WriteError",
+    "all_hints",
     "check_live",
     "check_run",
     "confusion_matrix",
     "describe_runs",
-    "hints",
     "limit_blas_threads",
     "named_runs",
     "per_class_accuracy",

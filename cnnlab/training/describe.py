@@ -98,15 +98,16 @@ def describe_runs(items: Sequence[Any]) -> list[str]:
 
 def _shown(values: list[Any]) -> list[int]:
     """Which runs name their value of one setting: those that differ from the value most runs share;
-    all when no value is shared by more runs than every other; none when all agree."""
-    keys = [_key(v) for v in values]
-    counts = Counter(keys)
+    all when no value is shared by more runs than every other; none when all agree. Runs to which the
+    setting does not apply (None: plain SGD's momentum) neither count nor show it."""
+    keys = [None if v is None else _key(v) for v in values]
+    counts = Counter(k for k in keys if k is not None)
     if len(counts) <= 1:
         return []
     (top, n), *rest = counts.most_common()
     if rest and rest[0][1] == n:
-        return list(range(len(values)))
-    return [i for i, k in enumerate(keys) if k != top]
+        return [i for i, k in enumerate(keys) if k is not None]
+    return [i for i, k in enumerate(keys) if k is not None and k != top]
 
 
 def _key(value: Any) -> str:
@@ -186,7 +187,7 @@ def _facts(s: Mapping[str, Any], changes: Sequence[Any]) -> dict[str, Any]:
         setting, new = _change_parts(change)
         if setting is not None:
             last[setting] = new
-    facts["changes"] = sorted(last.items()) or None
+    facts["changes"] = sorted(last.items())  # [] (not None): no change is a value of its own
     return facts
 
 

@@ -1,12 +1,12 @@
 """Hints that tell the truth about a run: pure checks over a ``Snapshot``, each saying what is happening
 and what to try, or nothing.
 
-``hints(snapshot)`` runs every check and returns the ``Hint``s that fire, problems first; the one
-"good" hint (``learning_well``) is given only when no other fires and the run has shown, on images it
+``all_hints(snapshot)`` runs every check and returns the ``Hint``s that fire, problems first; the one
+"good" hint (``generalising``) is given only when no other fires and the run has shown, on images it
 was measured on, that it learns: a run stuck at chance can never look good. Each check is also a
 function of its own (``CHECKS``) returning a ``Hint`` or None::
 
-    for hint in hints(snapshot):
+    for hint in all_hints(snapshot):
         show(hint.level, hint.title, hint.words)      # ("problem", "Not learning", "After 1,280 ...")
 
 A ``Hint`` is a named tuple ``(kind, level, title, words)``; ``level`` is "problem", "warning" or
@@ -19,8 +19,8 @@ A ``Hint`` is a named tuple ``(kind, level, title, words)``; ``level`` is "probl
 - ``overfitting``: training accuracy (on a training sample, measured in evaluation mode beside the
   validation split) well above chance, ``OVERFIT_GAP`` above validation accuracy, and the gap grown
   since it was smallest, or the validation loss risen well above its lowest.
-- ``underfitting``: after an epoch at least, training and validation accuracy close together, well
-  below what the data allows, and no longer improving over the last half of the evaluations.
+- ``underfitting``: after an epoch at least, training accuracy well below what the data allows, not
+  far above validation accuracy, and no longer improving over the last third of the evaluations.
 - ``dead_relus``: a ReLU layer of which at least ``DEAD_SHARE`` of the units give zero for every image
   of a batch (``Snapshot.activation_stats``).
 - ``vanishing_gradients``: the first weight layer's gradient, relative to its weights, is less than
@@ -50,8 +50,7 @@ OVERFIT_GAP = 0.10  # training minus validation accuracy (the lesson's 10 points
 GAP_GROWTH = 0.03  # the gap has grown by this much since it was smallest ...
 VALIDATION_LOSS_RISE = 1.2  # ... or the validation loss risen to this multiple of its lowest
 UNDERFIT_ACCURACY = 0.9  # of the way from chance to perfect: below this a plateau is underfitting
-UNDERFIT_GAP = 0.05
-PLATEAU_GAIN = 0.03  # training accuracy gained over the last half of the evaluations, below which it stalls
+PLATEAU_GAIN = 0.02  # training accuracy gained over the last third of the evaluations, below which it stalls
 MIN_EVALS = 4
 DEAD_SHARE = 0.5
 VANISHING_RATIO = 1e-3
@@ -196,10 +195,10 @@ def underfitting(snapshot: Snapshot) -> Hint | None:
     if len(train) < MIN_EVALS or not epochs_done or not_learning(snapshot) is not None:
         return None
     latest, gap = float(train[-1]), float(train[-1] - val[-1])
-    if latest >= _of_the_way(snapshot, UNDERFIT_ACCURACY) or gap > UNDERFIT_GAP:
+    if latest >= _of_the_way(snapshot, UNDERFIT_ACCURACY) or gap >= OVERFIT_GAP:
         return None
-    half = len(train) // 2
-    before, after = float(train[:half].max()), float(train[half:].max())
+    third = len(train) - max(len(train) // 3, 1)
+    before, after = float(train[:third].max()), float(train[third:].max())
     if after - before >= PLATEAU_GAIN:
         return None  # still improving
     words = (
@@ -283,7 +282,7 @@ def exploding_gradients(snapshot: Snapshot) -> Hint | None:
     return Hint("exploding_gradients", "problem", "Exploding gradients", words)
 
 
-def learning_well(snapshot: Snapshot) -> Hint | None:
+def generalising(snapshot: Snapshot) -> Hint | None:
     """The only "good" hint: accuracy well above chance on measured images, and no gap to speak of."""
     train, val, _ = _evals(snapshot, NOT_LEARNING_IMAGES)
     if len(val):
@@ -291,10 +290,10 @@ def learning_well(snapshot: Snapshot) -> Hint | None:
         if v < _of_the_way(snapshot, WELL_ABOVE_CHANCE) or t - v >= OVERFIT_GAP / 2:
             return None
         words = (
-            f"Training {_pct(t)} and validation {_pct(v)} (a gap of {(t - v) * 100:.1f} points): the network "
-            "learns what carries over to images it has not trained on."
+            f"Training {_pct(t)} and validation {_pct(v)} (a gap of {(t - v) * 100:.1f} points): what the "
+            "network learns carries over to images it has not trained on."
         )
-        return Hint("learning_well", "good", "Learning well", words)
+        return Hint("generalising", "good", "Generalising well", words)
     accuracy = snapshot.train_accuracy
     h = snapshot.history
     if len(h.epoch_steps):
@@ -303,12 +302,12 @@ def learning_well(snapshot: Snapshot) -> Hint | None:
         if accuracy < _of_the_way(snapshot, WELL_ABOVE_CHANCE) or accuracy - test >= OVERFIT_GAP / 2:
             return None
         words = f"Training {_pct(accuracy)} and test {_pct(test)} at the last epoch end (no validation)."
-        return Hint("learning_well", "good", "Learning well", words)
+        return Hint("generalising", "good", "Generalising well", words)
     return None
 
 
 Check = Callable[[Snapshot], Hint | None]
-# Problems first: the order in which ``hints`` lists what fires.
+# Problems first: the order in which ``all_hints`` lists what fires.
 CHECKS: tuple[Check, ...] = (
     diverged,
     not_learning,
@@ -321,12 +320,12 @@ CHECKS: tuple[Check, ...] = (
 _LEVELS = {"problem": 0, "warning": 1, "good": 2}
 
 
-def hints(snapshot: Snapshot | None) -> list[Hint]:
-    """Every check that fires on ``snapshot``, problems first; ``learning_well`` only if none does."""
+def all_hints(snapshot: Snapshot | None) -> list[Hint]:
+    """Every check that fires on ``snapshot``, problems first; ``generalising`` only if none does."""
     if snapshot is None:
         return []
     found = [hint for check in CHECKS if (hint := check(snapshot)) is not None]
     if not found:
-        good = learning_well(snapshot)
+        good = generalising(snapshot)
         return [good] if good is not None else []
     return sorted(found, key=lambda hint: _LEVELS[hint.level])
