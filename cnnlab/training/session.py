@@ -147,7 +147,12 @@ class TrainingSession:
         rows = np.concatenate([self.split.validation, sample])
         self._eval_x, self._eval_y = to_float_nchw(images[rows]), labels[rows]
         self._val_y = self._eval_y[: self.n_validation]
-        self._probe_x = to_float_nchw(images[self.split.train[:PROBE_IMAGES]])
+        # Dead units are counted on the first training images: the sample's own, when it has enough.
+        n = self.n_validation
+        if n >= PROBE_IMAGES:
+            self._probe_x = self._eval_x[n : n + PROBE_IMAGES]
+        else:
+            self._probe_x = to_float_nchw(images[self.split.train[:PROBE_IMAGES]])
 
         self.network = build(config.spec, self.model_rng, budget=budget)
         self.steering = Steering({k: getattr(config, k) for k in LIVE_SETTINGS}, save=self._save_into)

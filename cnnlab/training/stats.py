@@ -21,8 +21,10 @@ HIST_BINS = 30
 HIST_SECONDS = 1.0
 # Images per second are averaged over about this many seconds of training.
 RATE_WINDOW = 2.0
-# Dead units are counted on this many training images (a fixed batch, in evaluation mode).
-PROBE_IMAGES = 256
+# Dead units are counted on this many training images (a fixed batch, in evaluation mode), this many at a
+# time (the training batch's usual size: the layers' buffers for it exist already).
+PROBE_IMAGES = 128
+PROBE_CHUNK = 32
 # The layer types whose units can die (zero for every input, so no gradient flows back through them).
 DYING_KINDS = ("relu",)
 
@@ -212,27 +214,33 @@ def empty_histogram() -> tuple[np.ndarray, np.ndarray]:
 def activation_stats(network: Network, probe: np.ndarray) -> tuple[ActivationStats, ...]:
     """Dead and zero shares of every ReLU layer's output on ``probe`` (N, C, H, W) float images.
 
-    Runs the network layer by layer in evaluation mode (``Network.activations``): its caches are
-    overwritten, which is harmless between two training steps.
+    Runs the network layer by layer in evaluation mode (``Network.activations``), ``PROBE_CHUNK``
+    images at a time: the layers keep buffers sized by what they last saw, and a session outlives its
+    run in the app, so the probe must not leave large ones behind. Their caches are overwritten, which
+    is harmless between two training steps.
     """
-    if not len(probe) or not any(layer.kind in DYING_KINDS for layer in network.layers):
+    kinds = [layer for layer in network.layers if layer.kind in DYING_KINDS]
+    if not len(probe) or not kinds:
         return ()
-    stats = []
-    outputs = dict(network.activations(probe))
-    for layer in network.layers:
-        if layer.kind not in DYING_KINDS:
-            continue
-        out = outputs[layer.name]  # (N, C, H, W) or (N, F): batch first
-        active = out > 0
-        # A unit is a channel (all its positions) or a feature: alive if it fires anywhere in the batch.
-        per_unit = active.any(axis=tuple(i for i in range(active.ndim) if i != 1))
-        stats.append(
-            ActivationStats(
-                name=layer.name,
-                kind=layer.kind,
-                units=int(per_unit.size),
-                dead_fraction=float(1.0 - per_unit.mean()),
-                zero_fraction=float(1.0 - active.mean()),
-            )
+    alive: dict[str, np.ndarray] = {}
+    zeros: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for start in range(0, len(probe), PROBE_CHUNK):
+        outputs = dict(network.activations(probe[start : start + PROBE_CHUNK]))
+        for layer in kinds:
+            active = outputs[layer.name] > 0  # (N, C, H, W) or (N, F): batch first
+            # A unit is a channel (all its positions) or a feature: alive if it fires anywhere in the batch.
+            fired = active.any(axis=tuple(i for i in range(active.ndim) if i != 1))
+            alive[layer.name] = fired | alive.get(layer.name, False)
+            zeros[layer.name] = zeros.get(layer.name, 0) + int(active.size - np.count_nonzero(active))
+            total[layer.name] = total.get(layer.name, 0) + int(active.size)
+    return tuple(
+        ActivationStats(
+            name=layer.name,
+            kind=layer.kind,
+            units=int(alive[layer.name].size),
+            dead_fraction=float(1.0 - alive[layer.name].mean()),
+            zero_fraction=zeros[layer.name] / total[layer.name],
         )
-    return tuple(stats)
+        for layer in kinds
+    )
