@@ -51,6 +51,7 @@ def checkpoint_metadata(session: TrainingSession) -> dict[str, Any]:
         "epoch_step": p.epoch_step if p.in_epoch else 0,
         "images_seen": p.images_seen,
         "elapsed": session.clock.elapsed(),
+        "train_seconds": session.clock.train_seconds,
         "epoch_started": p.epoch_started,
         "live": dict(session.steering.settings),
         # [step, images seen, setting, old value, new value] (older checkpoints: [step, setting, new])
@@ -80,6 +81,7 @@ class ResumeState:
     model_rng: dict
     elapsed: float
     history: dict[str, dict[str, list[float | None]]]
+    train_seconds: float = 0.0
 
 
 def file_label(checkpoint: Checkpoint) -> str:
@@ -148,6 +150,8 @@ def _read(meta: dict, n_train: int) -> ResumeState:
         model_rng=_rng_state(meta.get("model_rng"), "model_rng"),
         elapsed=elapsed,
         history=_history(meta.get("history", {})),
+        # Not kept before 0.3: the wall-clock time stands in for it.
+        train_seconds=checks.real(meta.get("train_seconds", elapsed), "train_seconds", 0.0),
     )
 
 

@@ -152,7 +152,7 @@ class RunInfo:
     best_validation_accuracy: float | None = None
     final_loss: float | None = None  # the smoothed training loss at the latest step
     test_loss: float | None = None
-    images_per_s: float | None = None  # images trained on per second of training, over the whole run
+    images_per_s: float | None = None  # images per second of training steps (evaluations excluded)
     paused: bool = False  # the run was paused when run.json was last written
 
     @property
@@ -299,7 +299,7 @@ _KNOWN = {
     "test_accuracy", "best_test_accuracy", "epochs_planned", "steps", "images_seen", "elapsed",
     "message", "config", "epochs", "session_id", "resumed_from", "per_class_accuracy", "confusion",
     "class_names", "changes", "tags", "train_accuracy", "validation_accuracy", "best_validation_accuracy",
-    "final_loss", "test_loss", "images_per_s", "paused",
+    "final_loss", "test_loss", "images_per_s", "paused", "train_seconds",
 }  # fmt: skip
 
 
@@ -720,7 +720,8 @@ class RunRecorder:
             steps=snapshot.step,
             images_seen=snapshot.images_seen,
             elapsed=snapshot.elapsed,
-            images_per_s=snapshot.images_seen / snapshot.elapsed if snapshot.elapsed > 0 else None,
+            images_per_s=_speed(snapshot),
+            train_seconds=snapshot.train_seconds,
             paused=snapshot.paused,
             test_accuracy=snapshot.test_accuracy,
             best_test_accuracy=max(tests) if tests else None,
@@ -756,6 +757,12 @@ class RunRecorder:
         write_json(self.path / RUN_FILE, self._data)
         self._dirty = False
         self._written_at = self._clock()
+
+
+def _speed(snapshot: Snapshot) -> float | None:
+    """Images per second of training steps (evaluations and snapshots excluded)."""
+    seconds = snapshot.train_seconds or snapshot.elapsed
+    return snapshot.images_seen / seconds if seconds > 0 else None
 
 
 def _at(values: np.ndarray | None, i: int) -> float | None:

@@ -524,6 +524,7 @@ class TrainingSession:
         if state.run_id:
             self.run_id = state.run_id
         self.clock.base = state.elapsed
+        self.clock.train_seconds = state.train_seconds
         self.steering.settings.update(state.live)
         sync_optimizer(self.optimizer, self.steering.settings)
         self.data_rng.bit_generator.state = state.data_rng

@@ -197,6 +197,9 @@ class Snapshot:
     validation_images: int = 0  # images in the validation split (held out of the training images)
     # ReLU layers' dead and zero shares, refreshed with the histograms (about once a second).
     activation_stats: tuple[ActivationStats, ...] = ()
+    # Seconds spent in training steps themselves (no evaluations, snapshots or pauses): images_seen over
+    # it is the run's training speed.
+    train_seconds: float = 0.0
 
     @property
     def held_out_accuracy(self) -> float | None:

@@ -101,4 +101,5 @@ def make_snapshot(
         train_images=n_train,
         validation_images=session.n_validation,
         activation_stats=session.activation_stats,
+        train_seconds=session.clock.train_seconds,
     )

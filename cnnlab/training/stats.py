@@ -89,7 +89,8 @@ class RunClock:
 
     A step's interval runs from its start to the next step's start, so the time between two steps (a
     snapshot, the consumer's work) counts as training time; pauses, evaluations and checkpoint saves
-    break the interval (``break_interval``) and do not.
+    break the interval (``break_interval``) and do not. ``train_seconds`` adds up the steps themselves
+    (forward, backward, update): images seen over it is the training speed, whatever else the run did.
     """
 
     def __init__(self, clock: Callable[[], float]) -> None:
@@ -100,6 +101,7 @@ class RunClock:
         self._tick: float | None = None  # start of the previous step, None after a break
         self._tick_images = 0
         self._step_rate: float | None = None  # the last step's own rate, until the meter has intervals
+        self.train_seconds = 0.0
 
     def elapsed(self) -> float:
         since = self._running_since
@@ -126,7 +128,9 @@ class RunClock:
 
     def step_done(self, started: float, images: int) -> None:
         self._tick, self._tick_images = started, images
-        self._step_rate = images / max(self.now() - started, 1e-9)
+        took = self.now() - started
+        self.train_seconds += took
+        self._step_rate = images / max(took, 1e-9)
 
     @property
     def rate(self) -> float:

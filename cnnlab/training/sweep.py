@@ -460,7 +460,7 @@ def _run_point(
         final_loss=last.loss_smooth,
         test_loss=test_loss,
         seconds=last.elapsed,
-        images_per_s=last.images_seen / last.elapsed if last.elapsed > 0 else None,
+        images_per_s=last.images_seen / last.train_seconds if last.train_seconds > 0 else None,
         params=point.config.spec.num_params(),
         steps=last.step,
         images_seen=last.images_seen,

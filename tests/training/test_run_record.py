@@ -39,7 +39,8 @@ def test_the_record_round_trips_every_setting(tiny, tmp_path: Path):
     assert info.status == "finished" and info.test_accuracy == snap.test_accuracy
     assert info.train_accuracy == snap.train_accuracy and info.final_loss == snap.loss_smooth
     assert info.best_validation_accuracy == pytest.approx(max(snap.history.validation_accuracy))
-    assert info.images_per_s == pytest.approx(snap.images_seen / snap.elapsed)
+    assert info.images_per_s == pytest.approx(snap.images_seen / snap.train_seconds)
+    assert 0 < snap.train_seconds < snap.elapsed  # the steps alone, without evaluations
     assert info.seconds == snap.elapsed and info.params == session.network.num_params
     as_json = info.to_dict()
     for key in ("id", "name", "status", "config", "changes", "test_accuracy", "train_accuracy", "params",
@@ -177,3 +178,18 @@ def test_run_settings_of_a_config():
     assert TrainConfig.from_dict({k: v for k, v in settings.items() if k in TrainConfig().to_dict()}) == (
         TrainConfig(train_limit=1000)
     )
+
+
+def test_training_time_survives_a_resume(tiny, tmp_path: Path):
+    from cnnlab.engine import load_checkpoint
+
+    first = TrainingSession(small_config(), tiny)
+    run = first.run()
+    for snap in run:
+        if snap.step == 5:
+            break
+    path = first.save_checkpoint(tmp_path / "half.npz")
+    resumed = TrainingSession(small_config(), tiny, checkpoint=load_checkpoint(path))
+    assert resumed.clock.train_seconds == first.clock.train_seconds > 0
+    first.stop()
+    list(run)
