@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the desktop lab (the default)")
     gui.add_argument("--self-test", action="store_true", help="open, train, classify, exit 0 if all worked")
+    gui.add_argument(
+        "--startup-time",
+        action="store_true",
+        help="open the window, print how long after the process start it showed, and close it",
+    )
     add_data_dir_argument(gui)
     gui.set_defaults(func=_run_gui)
 
@@ -105,7 +110,11 @@ def _run_gui(args: argparse.Namespace) -> int:
         from cnnlab.app.main import run_app
     except ImportError as exc:  # pragma: no cover - Qt missing or broken in this installation
         raise UserError(f"the desktop app cannot start ({exc}); 'cnnlab train' works without it") from exc
-    return run_app(self_test=getattr(args, "self_test", False), data_dir=getattr(args, "data_dir", None))
+    return run_app(
+        self_test=getattr(args, "self_test", False),
+        data_dir=getattr(args, "data_dir", None),
+        startup_time=getattr(args, "startup_time", False),
+    )
 
 
 def _run_bench(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import json
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -76,6 +76,8 @@ class MainWindow(QMainWindow):
     switches the network (asking first when that would discard a trained one).
     """
 
+    firstShown = Signal(float)  # ms from the process start to the window's first frame
+
     def __init__(
         self,
         settings: QSettings | None = None,
@@ -132,8 +134,11 @@ class MainWindow(QMainWindow):
         self.resize(self._fitting_size(DEFAULT_SIZE))
         if self.remembered.geometry is not None:
             self.restoreGeometry(self.remembered.geometry)
-        first = self.remembered.workspace or next(iter(self.workspace_specs))
-        self.show_workspace(first)
+        # The first workspace is built right after the window first shows (see showEvent), so the window
+        # appears before its plots and their libraries are loaded; asking for a view builds it at once.
+        self.current_workspace = self.remembered.workspace or next(iter(self.workspace_specs))
+        self.mode_bar.set_current(self.current_workspace)
+        self.shown_after_ms: float | None = None
         shown = self.remembered.lesson_shown
         self.set_lesson_visible(self.remembered.first_start if shown is None else shown)
         self.lesson.show_step(self.remembered.lesson_step if not self.remembered.first_start else 0)
@@ -141,8 +146,9 @@ class MainWindow(QMainWindow):
             self.show_error(describe_notes(self.remembered.notes), level="warn", topic="settings")
         self._update_actions()
         self._update_network_status()
-        if load_data:
-            self.data.choose(self.state.dataset_name)
+        # The dataset loads in the background once the window is up (its thread would compete with the
+        # first frame for the interpreter).
+        self._load_data_when_shown = load_data
 
     # -- the window's parts ------------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -462,6 +468,18 @@ class MainWindow(QMainWindow):
             self._fitted = True
             # The frame's size is known only once a window manager has framed the window.
             QTimer.singleShot(150, self.fit_to_screen)
+            QTimer.singleShot(0, self._first_frame_shown)
+
+    def _first_frame_shown(self) -> None:
+        from cnnlab.app.startup import process_age_ms
+
+        self.shown_after_ms = process_age_ms()
+        self.firstShown.emit(self.shown_after_ms)
+        if self._load_data_when_shown:
+            self._load_data_when_shown = False
+            self.data.choose(self.state.dataset_name)
+        if self.stack.currentWidget() is None or self.current_workspace not in self._workspaces:
+            self.show_workspace(self.current_workspace)
 
     def fit_to_screen(self) -> None:
         """Shrink and move the window so that all of it, frame included, lies on its screen."""
