@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 # What each file format needs beyond cnnlab's floors, by the package's import name.
 NEEDS = {"onnx": ("onnx",), "pytorch": ("safetensors",)}
@@ -15,6 +16,11 @@ class BridgeError(ValueError):
 
 
 def missing_package(package: str, what: str) -> BridgeError:
+    if getattr(sys, "frozen", False):  # the one-folder bundle leaves ONNX out to stay small
+        return BridgeError(
+            f"{what} is not part of this bundle of cnnlab (its '{package}' package is left out to keep "
+            "the bundle small); cnnlab installed with pip has it"
+        )
     return BridgeError(
         f"{what} needs the '{package}' package, which this installation of cnnlab lacks "
         f"(pip install {package})"

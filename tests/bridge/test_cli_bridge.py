@@ -140,3 +140,12 @@ def test_the_cli_and_the_bridge_package_load_neither_onnx_nor_qt_until_used():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == ""
+
+
+def test_in_the_frozen_bundle_the_message_says_onnx_was_left_out(monkeypatch):
+    monkeypatch.setattr(errors.sys, "frozen", True, raising=False)
+    monkeypatch.setattr(errors.importlib.util, "find_spec", lambda name: None)
+    assert errors.unavailable("onnx") == (
+        "ONNX export and import is not part of this bundle of cnnlab (its 'onnx' package is left out to keep "
+        "the bundle small); cnnlab installed with pip has it"
+    )
