@@ -19,6 +19,7 @@ import json
 import keyword
 import os
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,12 +223,14 @@ def pytorch_source(
     lines = [
         f'"""{title}: a network exported from cnnlab {__version__}{trained}.',
         "",
-        f"Input: {card['preprocessing']}.",
+        *textwrap.wrap(f"Input: {card['preprocessing']}.", 100),
         f"Output: logits {_shape((k,))}, one per class of CLASS_NAMES; softmax(dim=1) gives probabilities.",
         "",
-        f"The trained weights are in {WEIGHTS_FILE} beside this file, in PyTorch's layouts; load() reads",
-        "them.",
-        "Needs only torch and safetensors (pip install torch safetensors).",
+        *textwrap.wrap(
+            f"The trained weights are in {WEIGHTS_FILE} beside this file, in PyTorch's layouts; load() reads "
+            "them. Needs only torch and safetensors (pip install torch safetensors).",
+            100,
+        ),
         '"""',
         "",
         "from pathlib import Path",
@@ -285,8 +288,9 @@ def readme(network: Network, class_names: Sequence[str], dataset: str | None = N
   imports only `torch` and `safetensors`.
 - `{WEIGHTS_FILE}`: its trained weights in PyTorch's layouts ({spec.num_params():,} parameters).
 
-Input: {card["preprocessing"]}.
-Output: one logit per class, in the order of `CLASS_NAMES`: {", ".join(class_names)}.
+{textwrap.fill(f"Input: {card['preprocessing']}.", 100)}
+
+{textwrap.fill(f"Output: one logit per class, in the order of `CLASS_NAMES`: {', '.join(class_names)}.", 100)}
 
 ```
 pip install torch safetensors
