@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_data_parser(sub)
     _add_training_parsers(sub)
+    _add_bridge_parsers(sub)
     return parser
 
 
@@ -269,11 +270,12 @@ def _one_line(exc: BaseException, limit: int = 500) -> str:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Every floor's "you can fix this" error, reported as one line."""
+    from cnnlab.bridge import BridgeError
     from cnnlab.data import DataError
     from cnnlab.engine import CheckpointError, SpecError
     from cnnlab.training import ConfigError, RunError, WriteError
 
-    return (UserError, SpecError, CheckpointError, DataError, ConfigError, RunError, WriteError)
+    return (UserError, SpecError, CheckpointError, DataError, ConfigError, RunError, WriteError, BridgeError)
 
 
 # -- train, eval, predict: the work is in cnnlab.training.headless; printing stays here -------------------
@@ -657,3 +659,77 @@ def _read_image(path: str):
     h, w, stride = rgba.height(), rgba.width(), rgba.bytesPerLine()
     pixels = np.frombuffer(rgba.constBits(), dtype=np.uint8, count=stride * h)
     return pixels.reshape(h, stride)[:, : w * 4].reshape(h, w, 4).copy()
+
+
+# -- export and import: the work is in cnnlab.bridge -------------------------------------------------------
+
+
+def _add_bridge_parsers(sub: argparse._SubParsersAction) -> None:
+    ex = sub.add_parser(
+        "export",
+        help="write a checkpoint's network as ONNX or as PyTorch code and weights",
+        description="ONNX: one .onnx file (opset 17, NCHW float32 input with a free batch axis, class names "
+        "and preprocessing in its metadata). PyTorch: a folder with model.py (an nn.Module, no cnnlab "
+        "needed), model.safetensors and README.md.",
+    )
+    ex.add_argument("checkpoint", metavar="CHECKPOINT")
+    ex.add_argument("--format", choices=("onnx", "pytorch"), default="onnx", help="onnx (default) or pytorch")
+    ex.add_argument("--out", required=True, metavar="PATH", help="the .onnx file, or the folder for pytorch")
+    ex.add_argument(
+        "--logits", action="store_true", help="ONNX: output the logits instead of softmax probabilities"
+    )
+    _add_budget_arguments(ex)
+    ex.set_defaults(func=_run_export)
+
+    im = sub.add_parser(
+        "import",
+        help="turn an ONNX model made of the engine's layers into a cnnlab checkpoint",
+        description="Reads a chain of Conv, pooling, BatchNormalization, Flatten/Reshape, Gemm or MatMul+Add "
+        "and activation nodes (as torch.onnx.export writes a small sequential CNN, or cnnlab export); "
+        "anything else is refused naming the node and its operator.",
+    )
+    im.add_argument("model", metavar="MODEL.onnx")
+    im.add_argument("--out", required=True, metavar="CHECKPOINT", help="the checkpoint (.npz) to write")
+    _add_budget_arguments(im)
+    im.set_defaults(func=_run_import)
+
+
+def _not_the_same_file(source: str, out: str) -> None:
+    from pathlib import Path
+
+    if Path(out).resolve() == Path(source).resolve():
+        raise UserError(f"{out}: --out names the file being read; choose another path")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from cnnlab.bridge import export_checkpoint
+    from cnnlab.engine import load_checkpoint
+    from cnnlab.engine.reading import size_text
+
+    _not_the_same_file(args.checkpoint, args.out)
+    if args.logits and args.format != "onnx":
+        raise UserError("--logits applies to --format onnx only (model.py always returns logits)")
+    checkpoint = load_checkpoint(args.checkpoint, _budget(args))
+    output = "logits" if args.logits else "probabilities"
+    written = export_checkpoint(checkpoint, args.out, args.format, output=output)
+    for path in written:
+        print(f"Wrote {path} ({size_text(path.stat().st_size)})")
+    spec = checkpoint.spec
+    c, h, w = spec.input_shape
+    if args.format == "onnx":
+        k = spec.output_shape()[0]
+        print(f"Input 'input': float32 (batch, {c}, {h}, {w}); output '{output}': (batch, {k})")
+    else:
+        print(f"Run it with: cd {args.out} && python model.py   (needs: pip install torch safetensors)")
+    return 0
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from cnnlab.bridge import import_onnx
+    from cnnlab.bridge.onnx_import import describe
+
+    _not_the_same_file(args.model, args.out)
+    checkpoint, written = import_onnx(args.model, args.out, _budget(args))
+    print(describe(checkpoint))
+    print(f"Saved {written}; try: cnnlab eval {written}")
+    return 0
