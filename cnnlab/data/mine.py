@@ -138,6 +138,10 @@ class Sample:
         """True if this sample is in the test part."""
         return is_test_id(self.id)
 
+    def __repr__(self) -> str:
+        drawn = "no strokes" if self.strokes is None else f"{len(self.strokes)} strokes"
+        return f"Sample(id={self.id}, label={self.label}, {self.source}, {self.created}, {drawn})"
+
     def to_json(self) -> dict[str, Any]:
         strokes = None if self.strokes is None else [s.to_json() for s in self.strokes]
         return {
@@ -235,8 +239,9 @@ class MineState:
 
 
 class MineStore:
-    """The collection in ``root`` (see ``mine_root``). Every method reads or commits the files under the
-    lock, so several stores (threads, processes) on one folder are safe. Raises ``DataError`` kinds:
+    """The collection in ``root`` (see ``mine_root``). Nothing is cached: every method reads the files
+    afresh, and every change is one commit under the writers' lock, so several stores (threads,
+    processes) on one folder are safe, and readers never wait for a lock. Raises ``DataError`` kinds:
     ``CollectionError`` for damaged or disagreeing files, ``DataFileError`` when a file cannot be
     written, plain ``DataError`` for a bad request (an unknown id, a label outside 0-9)."""
 

@@ -338,3 +338,11 @@ def test_a_large_dark_on_light_picture_is_prepared_like_the_pad():
     assert sample.dtype == np.uint8 and sample.shape == (28, 28)
     rows = np.flatnonzero(sample.max(axis=1) > 64)
     assert sample.max() == 255 and sample[0, 0] == 0 and rows[-1] - rows[0] + 1 == 20  # framed 20 high
+
+
+def test_there_is_nothing_to_download_for_mine(tmp_path: Path):
+    from cnnlab.data import fetch
+
+    with pytest.raises(DataError, match="your own collection of digits; there is nothing to download"):
+        fetch("mine", tmp_path)
+    assert not (tmp_path / "mine").exists()

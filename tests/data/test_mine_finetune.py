@@ -1,19 +1,19 @@
 """Fine-tuning on your own digits helps on them and does not make the network forget MNIST (issue 14).
 
 The "own digits" are deliberately unusual ones the seed net reads badly: MNIST digits drawn with a much
-thicker pen, or pushed 4 pixels off centre. All through the command line, as a learner would do it.
+thicker pen, or pushed 4 pixels off centre. ``tests/data/test_cli_mine.py`` runs the same commands on
+generated digits.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cnnlab import cli
 from cnnlab.data import MineStore, load_dataset
+from cnnlab.engine import load_checkpoint
 
 
 def unusual_digits(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -32,26 +32,12 @@ def unusual_digits(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def cnnlab(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    return out
-
-
-def accuracy(capsys, checkpoint: Path, dataset: str, data_dir: Path) -> float:
-    out = cnnlab(capsys, "eval", str(checkpoint), "--dataset", dataset, "--data-dir", str(data_dir), "--json")
-    return json.loads(out)["accuracy"]
-
-
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_fine_tuning_on_unusual_digits_helps_on_them_and_keeps_mnist(
-    capsys, tmp_path: Path, mnist_dir: Path, isolated_mine: Path
-):
-    data = ("--data-dir", str(mnist_dir))
-    cnnlab(capsys, "train", "--epochs", "1", "--out", str(tmp_path / "seed"), "--no-record", *data)
-    seed = tmp_path / "seed" / "checkpoint.npz"
+def test_fine_tuning_on_unusual_digits_helps_on_them_and_keeps_mnist(mnist_dir: Path, isolated_mine: Path):
+    from threadpoolctl import threadpool_limits
+
+    from cnnlab.training import TrainConfig, TrainingSession, headless
 
     mnist = load_dataset("mnist", mnist_dir)
     rng = np.random.default_rng(14)
@@ -59,19 +45,24 @@ def test_fine_tuning_on_unusual_digits_helps_on_them_and_keeps_mnist(
     MineStore(isolated_mine).add_many(
         list(unusual_digits(mnist.train_images[picked], rng)), mnist.train_labels[picked].tolist()
     )
-    assert len(load_dataset("mine").test_images) == 200  # the held-out fifth, by id
+    mix = load_dataset("mine+mnist:0.8", mnist_dir)
+    mine = mix.primary
+    assert len(mine.test_images) == 200 and len(mix.train_images) == 4000  # 800 own + 3200 from MNIST
 
-    before_mine, before_mnist = (
-        accuracy(capsys, seed, "mine", mnist_dir),
-        accuracy(capsys, seed, "mnist", mnist_dir),
-    )
-    fine = ["train", "--init-from", str(seed), "--dataset", "mine", "--mix", "mnist:0.8", "--lr", "0.02"]
-    cnnlab(capsys, *fine, "--epochs", "10", "--out", str(tmp_path / "tuned"), "--no-record", *data)
-    tuned = tmp_path / "tuned" / "checkpoint.npz"
-    after_mine, after_mnist = (
-        accuracy(capsys, tuned, "mine", mnist_dir),
-        accuracy(capsys, tuned, "mnist", mnist_dir),
-    )
+    with threadpool_limits(limits=1, user_api="blas"):
+        seed = TrainingSession(TrainConfig(epochs=1), mnist)  # the seed net, one epoch on MNIST
+        for _ in seed.run():
+            pass
+        start = seed.save_checkpoint(Path(isolated_mine).parent / "seed.npz")
+        before_mine = headless.evaluate(seed.network, mine).accuracy
+        before_mnist = headless.evaluate(seed.network, mnist).accuracy
+        # What 'cnnlab train --init-from seed.npz --dataset mine --mix mnist:0.8 --lr 0.02 --epochs 10' does.
+        config = TrainConfig(spec=seed.config.spec, dataset=mix.name, lr=0.02, epochs=10)
+        tuned = TrainingSession(config, mix, checkpoint=headless.starting_weights(load_checkpoint(start)))
+        for _ in tuned.run():
+            pass
+        after_mine = headless.evaluate(tuned.network, mine).accuracy
+        after_mnist = headless.evaluate(tuned.network, mnist).accuracy
 
     # Measured: 56.0% -> 71.0% on the held-out unusual digits, MNIST 97.94% -> 97.84%.
     assert before_mine < 0.75  # they are unusual indeed
