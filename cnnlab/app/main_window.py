@@ -201,7 +201,7 @@ class MainWindow(QMainWindow):
         a = self.actions
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for key in ("open_checkpoint", "save_checkpoint", "export_plots"):
+        for key in ("open_checkpoint", "open_pretrained", "save_checkpoint", "export_plots"):
             file_menu.addAction(a[key])
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
@@ -290,6 +290,7 @@ class MainWindow(QMainWindow):
         a["reset"].triggered.connect(self.reset)
         a["open_checkpoint"].triggered.connect(self.open_checkpoint)
         a["save_checkpoint"].triggered.connect(self.save_checkpoint)
+        a["open_pretrained"].triggered.connect(self.open_pretrained)
         a["export_plots"].triggered.connect(self.export_plots)
         a["quit"].triggered.connect(self.close)
         a["download"].triggered.connect(lambda: self.data.download())
@@ -445,12 +446,15 @@ class MainWindow(QMainWindow):
 
     # -- size --------------------------------------------------------------------------------------
     def _fitting_size(self, wanted: QSize) -> QSize:
-        """``wanted``, shrunk to the screen's free area less room for a window manager's frame."""
+        """At least ``wanted`` (most of a larger screen), never more than the screen's free area less room
+        for a window manager's frame."""
         screen = self.screen() or QApplication.primaryScreen()
         if screen is None:
             return wanted
         free = screen.availableGeometry()
-        return QSize(min(wanted.width(), free.width() - 8), min(wanted.height(), free.height() - 40))
+        width = max(wanted.width(), int(free.width() * 0.85))
+        height = max(wanted.height(), int(free.height() * 0.88))
+        return QSize(min(width, free.width() - 8), min(height, free.height() - 40))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -729,6 +733,10 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint_file(self, path: str | Path) -> bool:
         return self.checkpoints.open_file(path)
+
+    def open_pretrained(self) -> bool:
+        """The seed CNN trained on MNIST that ships with the lab (``assets/networks``)."""
+        return self.checkpoints.open_pretrained()
 
     def use_checkpoint(self, checkpoint: Checkpoint, name: str) -> bool:
         """Use a saved network (a file, or a past run's): the views show it, Start continues from it."""
