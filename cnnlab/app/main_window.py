@@ -60,7 +60,7 @@ from cnnlab.training import ConfigError, RunStore, Snapshot, TrainingSession
 RUN_EVENTS_TO_STATE = {"finished": "finished", "stopped": "stopped", "diverged": "diverged"}
 USER_RUNS = object()  # "record runs in the user's data folder" (the runs history's default place)
 DEFAULT_SIZE = QSize(1280, 800)
-LESSON_WIDTH = 300
+LESSON_WIDTH = 270
 # Errors a run's start may raise for a reason the user can fix (a spec that does not fit the data ...).
 START_ERRORS = (ConfigError, SpecError, DataError, CheckpointError, ValueError, KeyError, MemoryError)
 

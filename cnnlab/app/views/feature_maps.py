@@ -156,7 +156,14 @@ class FeatureMapsView(QWidget):
         side_layout.addStretch(0)
         side.setMinimumWidth(260)
 
-        splitter = AdaptiveSplitter(threshold=600)
+        def stacked(width: int, height: int) -> list[int]:
+            # Stacked, the maps take nearly all the height until a unit is chosen to be explained.
+            hint = self._ex_title.sizeHint().height() + 24
+            side_height = height // 2 if self._selected is not None else hint
+            return [max(height - side_height, 1), side_height]
+
+        splitter = AdaptiveSplitter(threshold=600, stacked_sizes=stacked)
+        self._split = splitter
         splitter.addWidget(self.stack)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 3)
@@ -248,6 +255,7 @@ class FeatureMapsView(QWidget):
         unit = (int(channel), int(y), int(x)) if len(shape) == 3 else (int(channel),)
         self._selected = (layer, unit)
         explanation = self._explain()
+        self._split.restack()
         self.stack.ensureWidgetVisible(self.stack.grid(layer), 0, 10)
         self.unitSelected.emit(layer, int(channel), int(y), int(x))
         return explanation
@@ -353,6 +361,8 @@ class FeatureMapsView(QWidget):
         self._selected = None
         self._last_conv = None
         self.enlarge_button.hide()
+        if hasattr(self, "_split"):
+            self._split.restack()
         for grid in (self._rf, self._patch, self._kernel, self._product):
             grid.clear()
             grid.hide()
