@@ -157,6 +157,145 @@ def _add_data_parser(sub: argparse._SubParsersAction) -> None:
     bench = data_sub.add_parser("bench", help="time the data floor: IDX reading, preprocessing, augmentation")
     add_data_dir_argument(bench)
     bench.set_defaults(func=_run_data_bench)
+    _add_mine_parsers(data_sub)
+
+
+# -- your own digits (the dataset mine): it lives in $CNNLAB_MINE_DIR or the user data folder -------------
+
+_MINE_WHERE = "Your digits live in $CNNLAB_MINE_DIR, else in the user data folder (see 'cnnlab data mine')."
+
+
+def _add_mine_parsers(data_sub: argparse._SubParsersAction) -> None:
+    add = data_sub.add_parser(
+        "add-mine",
+        help="add pictures of digits (PNG, JPEG) to your own digits, the dataset mine",
+        description="Each picture is prepared MNIST-style by the same rule as the drawing pad (ink found, "
+        "inverted if dark on light, framed 20x20 in 28x28); all are added or none. " + _MINE_WHERE,
+    )
+    add.add_argument("images", metavar="IMAGE", nargs="+")
+    add.add_argument("--label", type=_digit_arg, required=True, metavar="D", help="the digit they show, 0-9")
+    add.set_defaults(func=_run_data_add_mine)
+    show = data_sub.add_parser(
+        "mine", help="your own digits: samples per class and where they live", description=_MINE_WHERE
+    )
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.set_defaults(func=_run_data_mine)
+    export = data_sub.add_parser(
+        "export-mine",
+        help="write your digits as PNG files and as the IDX pair (plus samples.json) into DIR",
+        description="DIR must be new or empty. " + _MINE_WHERE,
+    )
+    export.add_argument("folder", metavar="DIR")
+    export.add_argument(
+        "--layout",
+        choices=("by-label", "named"),
+        default="by-label",
+        help="by-label: DIR/7/00012.png (default); named: DIR/00012_7.png",
+    )
+    export.set_defaults(func=_run_data_export_mine)
+    imp = data_sub.add_parser(
+        "import-mine",
+        help="add the PNG/JPEG pictures of DIR (and its subfolders) to your digits",
+        description="Labels come from a folder named 0-9 (DIR/7/x.png) or a name ending in _D (x_7.png), "
+        "as export-mine writes them, or from --label. A 28x28 picture is taken as it is; other sizes are "
+        "prepared like add-mine. All are added or none. " + _MINE_WHERE,
+    )
+    imp.add_argument("folder", metavar="DIR")
+    imp.add_argument("--label", type=_digit_arg, metavar="D", help="give all of them this label")
+    imp.set_defaults(func=_run_data_import_mine)
+
+
+def _digit_arg(text: str) -> int:
+    if text.strip() not in tuple("0123456789"):
+        raise argparse.ArgumentTypeError(f"must be a digit 0-9, got {text!r}")
+    return int(text)
+
+
+def _run_data_add_mine(args: argparse.Namespace) -> int:
+    from cnnlab.data import MineStore
+    from cnnlab.data.mine import prepare_sample
+
+    images = [prepare_sample(_read_image(path), path, keep_framing=False) for path in args.images]
+    store = MineStore()
+    ids = store.add_many(images, [args.label] * len(images), source="import")
+    count = int(store.counts()[args.label])
+    span = f"id {ids[0]}" if len(ids) == 1 else f"ids {ids[0]}-{ids[-1]}"
+    plural = "s" if len(ids) != 1 else ""
+    print(f"Added {len(ids)} picture{plural} of {args.label} ({span}) to {store.root}")
+    print(f"{args.label} now has {count} sample{'s' if count != 1 else ''}")
+    return 0
+
+
+def _run_data_mine(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnlab.data import MineStore
+
+    store = MineStore()
+    state = store.read()
+    test = state.test_mask
+    counts = state.counts()
+    test_counts = [int(((state.labels == d) & test).sum()) for d in range(len(counts))]
+    if args.json:
+        report = {
+            "dataset": "mine",
+            "folder": str(store.root),
+            "count": len(state),
+            "train_count": int((~test).sum()),
+            "test_count": int(test.sum()),
+            "counts": [int(c) for c in counts],
+            "test_counts": test_counts,
+            "files": [str(store.root / name) for name in _mine_files()] if len(state) else [],
+        }
+        print(json.dumps(report))
+        return 0
+    if not len(state):
+        print(f"Your digits: none yet; they will live in {store.root}")
+        print(
+            "Label digits on the drawing pad, or add pictures with: cnnlab data add-mine IMAGE... --label D"
+        )
+        return 0
+    print(f"Your digits: {len(state):,} samples in {store.root}")
+    train, held = int((~test).sum()), int(test.sum())
+    print(f"  {train:,} for training, {held:,} held out for testing (one in five, by id)")
+    print("  digit   " + "".join(f"{d:>6}" for d in range(len(counts))))
+    print("  samples " + "".join(f"{int(c):>6}" for c in counts))
+    print("  held out" + "".join(f"{c:>6}" for c in test_counts))
+    return 0
+
+
+def _mine_files() -> tuple[str, ...]:
+    from cnnlab.data import mine
+
+    return mine.IMAGES_FILE, mine.LABELS_FILE, mine.SAMPLES_FILE
+
+
+def _run_data_export_mine(args: argparse.Namespace) -> int:
+    from cnnlab.data import MineStore
+
+    store = MineStore()
+    state = store.read()
+    if not len(state):
+        raise UserError(f"your digits collection in {store.root} is empty: there is nothing to export")
+    written = state.export_pngs(args.folder, _png_bytes, args.layout)
+    state.export_idx(args.folder)
+    where = "sorted into a folder per digit" if args.layout == "by-label" else "named ID_LABEL.png"
+    files = ", ".join(_mine_files())
+    print(f"Exported {len(written):,} samples to {args.folder}: PNG files {where}, and {files}")
+    return 0
+
+
+def _run_data_import_mine(args: argparse.Namespace) -> int:
+    from cnnlab.data import MineStore
+    from cnnlab.data.mine import image_files
+
+    files = image_files(args.folder)
+    if not files:
+        raise UserError(f"{args.folder}: holds no PNG or JPEG pictures (nor do its subfolders)")
+    store = MineStore()
+    ids = store.import_images(((name, _read_image(str(path))) for name, path in files), label=args.label)
+    print(f"Imported {len(ids):,} pictures from {args.folder} into {store.root} (ids {ids[0]}-{ids[-1]})")
+    return 0
 
 
 def _run_data_status(args: argparse.Namespace) -> int:
@@ -170,6 +309,14 @@ def _run_data_status(args: argparse.Namespace) -> int:
         res = row.resolution
         if row.info.is_synthetic:
             print("  generated in memory, always available")
+            continue
+        if row.info.is_collection:
+            if res.found:
+                print(f"  in {res.folder} (see 'cnnlab data mine')")
+            else:
+                unusable |= bool(args.names) or not row.absent
+                print(f"  {res.looked[0].describe() if res.looked else 'not found'}")
+                print("  label digits on the drawing pad, or: cnnlab data add-mine IMAGE... --label D")
             continue
         if not res.found:
             unusable |= bool(args.names) or not row.absent
@@ -291,7 +438,17 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
     net = train.add_mutually_exclusive_group()
     net.add_argument("--preset", metavar="NAME", help="seed (default), fc-baseline, lenet5 or mnist99")
     net.add_argument("--spec", metavar="FILE", help="a network spec JSON file instead of a preset")
-    train.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist or synthetic")
+    train.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="mnist (default), fashion-mnist, synthetic or mine (your own digits)",
+    )
+    train.add_argument(
+        "--mix",
+        metavar="OTHER:SHARE",
+        help="mix another dataset into --dataset for fine-tuning: mnist:0.7 makes 70%% of each batch (on "
+        "average) MNIST images; the test part stays the dataset's own",
+    )
     train.add_argument(
         "--epochs", type=whole_arg(1), metavar="N", help="epochs to train (resuming: the new total)"
     )
@@ -307,7 +464,13 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
     )
     add_data_dir_argument(train)
     train.add_argument("--out", metavar="DIR", help="write checkpoint.npz and metrics.json into DIR")
-    train.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
+    start = train.add_mutually_exclusive_group()
+    start.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
+    start.add_argument(
+        "--init-from",
+        metavar="CHECKPOINT",
+        help="start a new run from a checkpoint's weights (fine-tuning: its network, fresh settings)",
+    )
     train.add_argument(
         "--limit", type=whole_arg(1), metavar="N", help="train on the first N images only (quick runs)"
     )
@@ -318,7 +481,11 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
 
     ev = sub.add_parser("eval", help="test a checkpoint: accuracy, per-class accuracy, confusion matrix")
     ev.add_argument("checkpoint", metavar="CHECKPOINT")
-    ev.add_argument("--dataset", metavar="NAME", help="default: the dataset it was trained on")
+    ev.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="default: the dataset it was trained on; mine: the held-out part of your own digits",
+    )
     add_data_dir_argument(ev)
     ev.add_argument("--limit", type=whole_arg(1), metavar="N", help="use the first N test images only")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
@@ -386,10 +553,13 @@ def _run_train(args: argparse.Namespace) -> int:
 
     budget = _budget(args)
     resume = load_checkpoint(args.resume, budget) if args.resume else None
+    init = load_checkpoint(args.init_from, budget) if args.init_from else None
     spec = headless.load_spec(args.preset, args.spec, budget) if (args.preset or args.spec) else None
+    if init is not None and spec is None:
+        spec = init.spec
     config = headless.make_config(
         spec,
-        args.dataset,
+        headless.dataset_name(args.dataset, args.mix),
         resume=resume,
         epochs=args.epochs,
         optimizer=args.optimizer,
@@ -408,7 +578,7 @@ def _run_train(args: argparse.Namespace) -> int:
     session = TrainingSession(
         config,
         dataset,
-        checkpoint=resume,
+        checkpoint=resume or (headless.starting_weights(init) if init is not None else None),
         checkpoint_path=out / "checkpoint.npz" if out else None,
         budget=budget,
     )
@@ -426,6 +596,8 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"Resuming from {args.resume} at {where if session.step_count else 'its weights'}")
         if session.epoch >= config.epochs:
             print(f"That run had already done its {config.epochs} epochs: pass --epochs N to train on")
+    if init is not None:
+        print(f"Starting from the weights of {args.init_from}")
 
     interrupted = []
 
@@ -733,3 +905,21 @@ def _run_import(args: argparse.Namespace) -> int:
     print(describe(checkpoint))
     print(f"Saved {written}; try: cnnlab eval {written}")
     return 0
+
+
+def _png_bytes(image) -> bytes:
+    """uint8 (H, W) grey -> the bytes of a PNG file, encoded by Qt (imported only here)."""
+    import numpy as np
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+    from PySide6.QtGui import QImage
+
+    a = np.ascontiguousarray(image, dtype=np.uint8)
+    h, w = a.shape
+    picture = QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8)
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not picture.save(buffer, "PNG"):
+        raise UserError("Qt could not encode a PNG image")
+    buffer.close()
+    return bytes(data.data())
