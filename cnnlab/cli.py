@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the desktop lab (the default)")
     gui.add_argument("--self-test", action="store_true", help="open, train, classify, exit 0 if all worked")
+    gui.add_argument(
+        "--startup-time",
+        action="store_true",
+        help="open the window, print how long after the process start it showed, and close it",
+    )
     add_data_dir_argument(gui)
     gui.set_defaults(func=_run_gui)
 
@@ -100,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_data_parser(sub)
     _add_training_parsers(sub)
+    _add_bridge_parsers(sub)
     return parser
 
 
@@ -109,7 +115,11 @@ def _run_gui(args: argparse.Namespace) -> int:
         from cnnlab.app.main import run_app
     except ImportError as exc:  # pragma: no cover - Qt missing or broken in this installation
         raise UserError(f"the desktop app cannot start ({exc}); 'cnnlab train' works without it") from exc
-    return run_app(self_test=getattr(args, "self_test", False), data_dir=getattr(args, "data_dir", None))
+    return run_app(
+        self_test=getattr(args, "self_test", False),
+        data_dir=getattr(args, "data_dir", None),
+        startup_time=getattr(args, "startup_time", False),
+    )
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -151,6 +161,145 @@ def _add_data_parser(sub: argparse._SubParsersAction) -> None:
     bench = data_sub.add_parser("bench", help="time the data floor: IDX reading, preprocessing, augmentation")
     add_data_dir_argument(bench)
     bench.set_defaults(func=_run_data_bench)
+    _add_mine_parsers(data_sub)
+
+
+# -- your own digits (the dataset mine): it lives in $CNNLAB_MINE_DIR or the user data folder -------------
+
+_MINE_WHERE = "Your digits live in $CNNLAB_MINE_DIR, else in the user data folder (see 'cnnlab data mine')."
+
+
+def _add_mine_parsers(data_sub: argparse._SubParsersAction) -> None:
+    add = data_sub.add_parser(
+        "add-mine",
+        help="add pictures of digits (PNG, JPEG) to your own digits, the dataset mine",
+        description="Each picture is prepared MNIST-style by the same rule as the drawing pad (ink found, "
+        "inverted if dark on light, framed 20x20 in 28x28); all are added or none. " + _MINE_WHERE,
+    )
+    add.add_argument("images", metavar="IMAGE", nargs="+")
+    add.add_argument("--label", type=_digit_arg, required=True, metavar="D", help="the digit they show, 0-9")
+    add.set_defaults(func=_run_data_add_mine)
+    show = data_sub.add_parser(
+        "mine", help="your own digits: samples per class and where they live", description=_MINE_WHERE
+    )
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.set_defaults(func=_run_data_mine)
+    export = data_sub.add_parser(
+        "export-mine",
+        help="write your digits as PNG files and as the IDX pair (plus samples.json) into DIR",
+        description="DIR must be new or empty. " + _MINE_WHERE,
+    )
+    export.add_argument("folder", metavar="DIR")
+    export.add_argument(
+        "--layout",
+        choices=("by-label", "named"),
+        default="by-label",
+        help="by-label: DIR/7/00012.png (default); named: DIR/00012_7.png",
+    )
+    export.set_defaults(func=_run_data_export_mine)
+    imp = data_sub.add_parser(
+        "import-mine",
+        help="add the PNG/JPEG pictures of DIR (and its subfolders) to your digits",
+        description="Labels come from a folder named 0-9 (DIR/7/x.png) or a name ending in _D (x_7.png), "
+        "as export-mine writes them, or from --label. A 28x28 picture is taken as it is; other sizes are "
+        "prepared like add-mine. All are added or none. " + _MINE_WHERE,
+    )
+    imp.add_argument("folder", metavar="DIR")
+    imp.add_argument("--label", type=_digit_arg, metavar="D", help="give all of them this label")
+    imp.set_defaults(func=_run_data_import_mine)
+
+
+def _digit_arg(text: str) -> int:
+    if text.strip() not in tuple("0123456789"):
+        raise argparse.ArgumentTypeError(f"must be a digit 0-9, got {text!r}")
+    return int(text)
+
+
+def _run_data_add_mine(args: argparse.Namespace) -> int:
+    from cnnlab.data import MineStore
+    from cnnlab.data.mine import prepare_sample
+
+    images = [prepare_sample(_read_image(path), path, keep_framing=False) for path in args.images]
+    store = MineStore()
+    ids = store.add_many(images, [args.label] * len(images), source="import")
+    count = int(store.counts()[args.label])
+    span = f"id {ids[0]}" if len(ids) == 1 else f"ids {ids[0]}-{ids[-1]}"
+    plural = "s" if len(ids) != 1 else ""
+    print(f"Added {len(ids)} picture{plural} of {args.label} ({span}) to {store.root}")
+    print(f"{args.label} now has {count} sample{'s' if count != 1 else ''}")
+    return 0
+
+
+def _run_data_mine(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnlab.data import MineStore
+
+    store = MineStore()
+    state = store.read()
+    test = state.test_mask
+    counts = state.counts()
+    test_counts = [int(((state.labels == d) & test).sum()) for d in range(len(counts))]
+    if args.json:
+        report = {
+            "dataset": "mine",
+            "folder": str(store.root),
+            "count": len(state),
+            "train_count": int((~test).sum()),
+            "test_count": int(test.sum()),
+            "counts": [int(c) for c in counts],
+            "test_counts": test_counts,
+            "files": [str(store.root / name) for name in _mine_files()] if len(state) else [],
+        }
+        print(json.dumps(report))
+        return 0
+    if not len(state):
+        print(f"Your digits: none yet; they will live in {store.root}")
+        print(
+            "Label digits on the drawing pad, or add pictures with: cnnlab data add-mine IMAGE... --label D"
+        )
+        return 0
+    print(f"Your digits: {len(state):,} samples in {store.root}")
+    train, held = int((~test).sum()), int(test.sum())
+    print(f"  {train:,} for training, {held:,} held out for testing (one in five, by id)")
+    print("  digit   " + "".join(f"{d:>6}" for d in range(len(counts))))
+    print("  samples " + "".join(f"{int(c):>6}" for c in counts))
+    print("  held out" + "".join(f"{c:>6}" for c in test_counts))
+    return 0
+
+
+def _mine_files() -> tuple[str, ...]:
+    from cnnlab.data import mine
+
+    return mine.IMAGES_FILE, mine.LABELS_FILE, mine.SAMPLES_FILE
+
+
+def _run_data_export_mine(args: argparse.Namespace) -> int:
+    from cnnlab.data import MineStore
+
+    store = MineStore()
+    state = store.read()
+    if not len(state):
+        raise UserError(f"your digits collection in {store.root} is empty: there is nothing to export")
+    written = state.export_pngs(args.folder, _png_bytes, args.layout)
+    state.export_idx(args.folder)
+    where = "sorted into a folder per digit" if args.layout == "by-label" else "named ID_LABEL.png"
+    files = ", ".join(_mine_files())
+    print(f"Exported {len(written):,} samples to {args.folder}: PNG files {where}, and {files}")
+    return 0
+
+
+def _run_data_import_mine(args: argparse.Namespace) -> int:
+    from cnnlab.data import MineStore
+    from cnnlab.data.mine import image_files
+
+    files = image_files(args.folder)
+    if not files:
+        raise UserError(f"{args.folder}: holds no PNG or JPEG pictures (nor do its subfolders)")
+    store = MineStore()
+    ids = store.import_images(((name, _read_image(str(path))) for name, path in files), label=args.label)
+    print(f"Imported {len(ids):,} pictures from {args.folder} into {store.root} (ids {ids[0]}-{ids[-1]})")
+    return 0
 
 
 def _run_data_status(args: argparse.Namespace) -> int:
@@ -164,6 +313,14 @@ def _run_data_status(args: argparse.Namespace) -> int:
         res = row.resolution
         if row.info.is_synthetic:
             print("  generated in memory, always available")
+            continue
+        if row.info.is_collection:
+            if res.found:
+                print(f"  in {res.folder} (see 'cnnlab data mine')")
+            else:
+                unusable |= bool(args.names) or not row.absent
+                print(f"  {res.looked[0].describe() if res.looked else 'not found'}")
+                print("  label digits on the drawing pad, or: cnnlab data add-mine IMAGE... --label D")
             continue
         if not res.found:
             unusable |= bool(args.names) or not row.absent
@@ -264,11 +421,12 @@ def _one_line(exc: BaseException, limit: int = 500) -> str:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Every floor's "you can fix this" error, reported as one line."""
+    from cnnlab.bridge import BridgeError
     from cnnlab.data import DataError
     from cnnlab.engine import CheckpointError, SpecError
     from cnnlab.training import ConfigError, RunError, WriteError
 
-    return (UserError, SpecError, CheckpointError, DataError, ConfigError, RunError, WriteError)
+    return (UserError, SpecError, CheckpointError, DataError, ConfigError, RunError, WriteError, BridgeError)
 
 
 # -- train, eval, predict: the work is in cnnlab.training.headless; printing stays here -------------------
@@ -279,7 +437,17 @@ def _add_run_arguments(parser: argparse.ArgumentParser, epochs_help: str = "epoc
     net = parser.add_mutually_exclusive_group()
     net.add_argument("--preset", metavar="NAME", help="seed (default), fc-baseline, lenet5 or mnist99")
     net.add_argument("--spec", metavar="FILE", help="a network spec JSON file instead of a preset")
-    parser.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist or synthetic")
+    parser.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="mnist (default), fashion-mnist, synthetic or mine (your own digits)",
+    )
+    parser.add_argument(
+        "--mix",
+        metavar="OTHER:SHARE",
+        help="mix another dataset into --dataset for fine-tuning: mnist:0.7 makes 70%% of each batch (on "
+        "average) MNIST images; the test part stays the dataset's own",
+    )
     parser.add_argument("--epochs", type=whole_arg(1), metavar="N", help=epochs_help)
     parser.add_argument("--optimizer", metavar="NAME", help="sgd, adam or adamw")
     parser.add_argument("--lr", type=real_arg(above=0.0), metavar="RATE", help="base learning rate")
@@ -340,7 +508,13 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
     )
     _add_run_arguments(train, "epochs to train (resuming: the new total)")
     train.add_argument("--out", metavar="DIR", help="write checkpoint.npz and metrics.json into DIR")
-    train.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
+    start = train.add_mutually_exclusive_group()
+    start.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
+    start.add_argument(
+        "--init-from",
+        metavar="CHECKPOINT",
+        help="start a new run from a checkpoint's weights (fine-tuning: its network, fresh settings)",
+    )
     train.add_argument("--name", help="the run's name in the runs history (default: made from its settings)")
     train.add_argument("--no-record", action="store_true", help="do not keep this run in the runs history")
     train.set_defaults(func=_run_train)
@@ -396,7 +570,11 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
 
     ev = sub.add_parser("eval", help="test a checkpoint: accuracy, per-class accuracy, confusion matrix")
     ev.add_argument("checkpoint", metavar="CHECKPOINT")
-    ev.add_argument("--dataset", metavar="NAME", help="default: the dataset it was trained on")
+    ev.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="default: the dataset it was trained on; mine: the held-out part of your own digits",
+    )
     add_data_dir_argument(ev)
     ev.add_argument("--limit", type=whole_arg(1), metavar="N", help="use the first N test images only")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
@@ -464,14 +642,19 @@ def _run_train(args: argparse.Namespace) -> int:
 
     budget = _budget(args)
     resume = load_checkpoint(args.resume, budget) if args.resume else None
+    init = load_checkpoint(args.init_from, budget) if args.init_from else None
     spec = headless.load_spec(args.preset, args.spec, budget) if (args.preset or args.spec) else None
-    config = headless.make_config(spec, args.dataset, resume=resume, **_run_settings(args))
+    if init is not None and spec is None:
+        spec = init.spec
+    config = headless.make_config(
+        spec, headless.dataset_name(args.dataset, args.mix), resume=resume, **_run_settings(args)
+    )
     dataset = headless.load_data(config.dataset, config.data_dir)
     out = headless.prepare_out(args.out) if args.out else None
     session = TrainingSession(
         config,
         dataset,
-        checkpoint=resume,
+        checkpoint=resume or (headless.starting_weights(init) if init is not None else None),
         checkpoint_path=out / "checkpoint.npz" if out else None,
         budget=budget,
     )
@@ -488,6 +671,8 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"Resuming from {args.resume} at {where if session.step_count else 'its weights'}")
         if session.epoch >= config.epochs:
             print(f"That run had already done its {config.epochs} epochs: pass --epochs N to train on")
+    if init is not None:
+        print(f"Starting from the weights of {args.init_from}")
 
     interrupted = []
 
@@ -682,7 +867,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     setting, values = _parse_vary(args.vary)
     budget = _budget(args)
     spec = headless.load_spec(args.preset, args.spec, budget) if (args.preset or args.spec) else None
-    base = headless.make_config(spec, args.dataset, **_run_settings(args))
+    base = headless.make_config(spec, headless.dataset_name(args.dataset, args.mix), **_run_settings(args))
     sweep = Sweep(base, setting, values)
     dataset = headless.load_data(base.dataset, base.data_dir)
     sweep.check(dataset, budget)  # every run, before the first trains
@@ -938,3 +1123,95 @@ def _read_image(path: str):
     h, w, stride = rgba.height(), rgba.width(), rgba.bytesPerLine()
     pixels = np.frombuffer(rgba.constBits(), dtype=np.uint8, count=stride * h)
     return pixels.reshape(h, stride)[:, : w * 4].reshape(h, w, 4).copy()
+
+
+# -- export and import: the work is in cnnlab.bridge -------------------------------------------------------
+
+
+def _add_bridge_parsers(sub: argparse._SubParsersAction) -> None:
+    ex = sub.add_parser(
+        "export",
+        help="write a checkpoint's network as ONNX or as PyTorch code and weights",
+        description="ONNX: one .onnx file (opset 17, NCHW float32 input with a free batch axis, class names "
+        "and preprocessing in its metadata). PyTorch: a folder with model.py (an nn.Module, no cnnlab "
+        "needed), model.safetensors and README.md.",
+    )
+    ex.add_argument("checkpoint", metavar="CHECKPOINT")
+    ex.add_argument("--format", choices=("onnx", "pytorch"), default="onnx", help="onnx (default) or pytorch")
+    ex.add_argument("--out", required=True, metavar="PATH", help="the .onnx file, or the folder for pytorch")
+    ex.add_argument(
+        "--logits", action="store_true", help="ONNX: output the logits instead of softmax probabilities"
+    )
+    _add_budget_arguments(ex)
+    ex.set_defaults(func=_run_export)
+
+    im = sub.add_parser(
+        "import",
+        help="turn an ONNX model made of the engine's layers into a cnnlab checkpoint",
+        description="Reads a chain of Conv, pooling, BatchNormalization, Flatten/Reshape, Gemm or MatMul+Add "
+        "and activation nodes (as torch.onnx.export writes a small sequential CNN, or cnnlab export); "
+        "anything else is refused naming the node and its operator.",
+    )
+    im.add_argument("model", metavar="MODEL.onnx")
+    im.add_argument("--out", required=True, metavar="CHECKPOINT", help="the checkpoint (.npz) to write")
+    _add_budget_arguments(im)
+    im.set_defaults(func=_run_import)
+
+
+def _not_the_same_file(source: str, out: str) -> None:
+    from pathlib import Path
+
+    if Path(out).resolve() == Path(source).resolve():
+        raise UserError(f"{out}: --out names the file being read; choose another path")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from cnnlab.bridge import export_checkpoint
+    from cnnlab.engine import load_checkpoint
+    from cnnlab.engine.reading import size_text
+
+    _not_the_same_file(args.checkpoint, args.out)
+    if args.logits and args.format != "onnx":
+        raise UserError("--logits applies to --format onnx only (model.py always returns logits)")
+    checkpoint = load_checkpoint(args.checkpoint, _budget(args))
+    output = "logits" if args.logits else "probabilities"
+    written = export_checkpoint(checkpoint, args.out, args.format, output=output)
+    for path in written:
+        print(f"Wrote {path} ({size_text(path.stat().st_size)})")
+    spec = checkpoint.spec
+    c, h, w = spec.input_shape
+    if args.format == "onnx":
+        k = spec.output_shape()[0]
+        print(f"Input 'input': float32 (batch, {c}, {h}, {w}); output '{output}': (batch, {k})")
+    else:
+        print(f"Run it with: cd {args.out} && python model.py   (needs: pip install torch safetensors)")
+    return 0
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from cnnlab.bridge import import_onnx
+    from cnnlab.bridge.onnx_import import describe
+
+    _not_the_same_file(args.model, args.out)
+    checkpoint, written = import_onnx(args.model, args.out, _budget(args))
+    print(describe(checkpoint))
+    print(f"Saved {written}; try: cnnlab eval {written}")
+    return 0
+
+
+def _png_bytes(image) -> bytes:
+    """uint8 (H, W) grey -> the bytes of a PNG file, encoded by Qt (imported only here)."""
+    import numpy as np
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+    from PySide6.QtGui import QImage
+
+    a = np.ascontiguousarray(image, dtype=np.uint8)
+    h, w = a.shape
+    picture = QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8)
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not picture.save(buffer, "PNG"):
+        raise UserError("Qt could not encode a PNG image")
+    buffer.close()
+    return bytes(data.data())

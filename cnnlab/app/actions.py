@@ -85,6 +85,12 @@ FILE_COMMANDS = (
         QStyle.SP_DialogOpenButton,
     ),
     Command(
+        "open_pretrained",
+        "Use a &trained seed network",
+        (),
+        "Load the seed CNN already trained on MNIST (98.6% of its test set right) to look inside at once.",
+    ),
+    Command(
         "save_checkpoint",
         "&Save checkpoint...",
         ("Ctrl+S",),

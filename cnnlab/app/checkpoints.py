@@ -7,6 +7,7 @@ returns a ``Future``); its completion is relayed to the GUI thread by a signal, 
 from __future__ import annotations
 
 from concurrent.futures import Future
+from importlib.resources import as_file
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,9 @@ from PySide6.QtCore import QObject, Signal
 
 from cnnlab.app.runner import describe_exception
 from cnnlab.engine import Checkpoint, CheckpointError, SpecError, load_checkpoint, save_checkpoint
+
+PRETRAINED = "seed-mnist.npz"
+PRETRAINED_NAME = "the trained seed network (98.6% on MNIST's test set)"
 
 if TYPE_CHECKING:
     from cnnlab.app.main_window import MainWindow
@@ -46,6 +50,20 @@ class CheckpointCommands(QObject):
             w.show_error(f"Could not open the checkpoint: {describe_exception(exc)}", topic="checkpoint")
             return False
         return w.use_checkpoint(checkpoint, Path(path).name)
+
+    def open_pretrained(self) -> bool:
+        from cnnlab.app.assets import asset
+
+        try:
+            with as_file(asset("networks", PRETRAINED)) as path:
+                checkpoint = load_checkpoint(path)
+        except (CheckpointError, OSError) as exc:
+            self.window.show_error(
+                f"The trained network that ships with cnnlab cannot be read: {describe_exception(exc)}",
+                topic="checkpoint",
+            )
+            return False
+        return self.window.use_checkpoint(checkpoint, PRETRAINED_NAME)
 
     # -- saving --------------------------------------------------------------------------------------
     def save_file(self, path: str | Path) -> bool:

@@ -14,7 +14,7 @@ import json
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -60,7 +60,7 @@ from cnnlab.training import ConfigError, RunStore, Snapshot, TrainingSession
 RUN_EVENTS_TO_STATE = {"finished": "finished", "stopped": "stopped", "diverged": "diverged"}
 USER_RUNS = object()  # "record runs in the user's data folder" (the runs history's default place)
 DEFAULT_SIZE = QSize(1280, 800)
-LESSON_WIDTH = 300
+LESSON_WIDTH = 270
 # Errors a run's start may raise for a reason the user can fix (a spec that does not fit the data ...).
 START_ERRORS = (ConfigError, SpecError, DataError, CheckpointError, ValueError, KeyError, MemoryError)
 
@@ -75,6 +75,8 @@ class MainWindow(QMainWindow):
     ``toggle_pause``, ``step_batch``, ``step_epoch``, ``stop_training``, ``reset``; ``build_spec(spec)``
     switches the network (asking first when that would discard a trained one).
     """
+
+    firstShown = Signal(float)  # ms from the process start to the window's first frame
 
     def __init__(
         self,
@@ -132,8 +134,11 @@ class MainWindow(QMainWindow):
         self.resize(self._fitting_size(DEFAULT_SIZE))
         if self.remembered.geometry is not None:
             self.restoreGeometry(self.remembered.geometry)
-        first = self.remembered.workspace or next(iter(self.workspace_specs))
-        self.show_workspace(first)
+        # The first workspace is built right after the window first shows (see showEvent), so the window
+        # appears before its plots and their libraries are loaded; asking for a view builds it at once.
+        self.current_workspace = self.remembered.workspace or next(iter(self.workspace_specs))
+        self.mode_bar.set_current(self.current_workspace)
+        self.shown_after_ms: float | None = None
         shown = self.remembered.lesson_shown
         self.set_lesson_visible(self.remembered.first_start if shown is None else shown)
         self.lesson.show_step(self.remembered.lesson_step if not self.remembered.first_start else 0)
@@ -141,8 +146,9 @@ class MainWindow(QMainWindow):
             self.show_error(describe_notes(self.remembered.notes), level="warn", topic="settings")
         self._update_actions()
         self._update_network_status()
-        if load_data:
-            self.data.choose(self.state.dataset_name)
+        # The dataset loads in the background once the window is up (its thread would compete with the
+        # first frame for the interpreter).
+        self._load_data_when_shown = load_data
 
     # -- the window's parts ------------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -201,7 +207,7 @@ class MainWindow(QMainWindow):
         a = self.actions
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for key in ("open_checkpoint", "save_checkpoint", "export_plots"):
+        for key in ("open_checkpoint", "open_pretrained", "save_checkpoint", "export_plots"):
             file_menu.addAction(a[key])
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
@@ -290,6 +296,7 @@ class MainWindow(QMainWindow):
         a["reset"].triggered.connect(self.reset)
         a["open_checkpoint"].triggered.connect(self.open_checkpoint)
         a["save_checkpoint"].triggered.connect(self.save_checkpoint)
+        a["open_pretrained"].triggered.connect(self.open_pretrained)
         a["export_plots"].triggered.connect(self.export_plots)
         a["quit"].triggered.connect(self.close)
         a["download"].triggered.connect(lambda: self.data.download())
@@ -445,12 +452,15 @@ class MainWindow(QMainWindow):
 
     # -- size --------------------------------------------------------------------------------------
     def _fitting_size(self, wanted: QSize) -> QSize:
-        """``wanted``, shrunk to the screen's free area less room for a window manager's frame."""
+        """At least ``wanted`` (most of a larger screen), never more than the screen's free area less room
+        for a window manager's frame."""
         screen = self.screen() or QApplication.primaryScreen()
         if screen is None:
             return wanted
         free = screen.availableGeometry()
-        return QSize(min(wanted.width(), free.width() - 8), min(wanted.height(), free.height() - 40))
+        width = max(wanted.width(), int(free.width() * 0.85))
+        height = max(wanted.height(), int(free.height() * 0.88))
+        return QSize(min(width, free.width() - 8), min(height, free.height() - 40))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -458,6 +468,18 @@ class MainWindow(QMainWindow):
             self._fitted = True
             # The frame's size is known only once a window manager has framed the window.
             QTimer.singleShot(150, self.fit_to_screen)
+            QTimer.singleShot(0, self._first_frame_shown)
+
+    def _first_frame_shown(self) -> None:
+        from cnnlab.app.startup import process_age_ms
+
+        self.shown_after_ms = process_age_ms()
+        self.firstShown.emit(self.shown_after_ms)
+        if self._load_data_when_shown:
+            self._load_data_when_shown = False
+            self.data.choose(self.state.dataset_name)
+        if self.stack.currentWidget() is None or self.current_workspace not in self._workspaces:
+            self.show_workspace(self.current_workspace)
 
     def fit_to_screen(self) -> None:
         """Shrink and move the window so that all of it, frame included, lies on its screen."""
@@ -729,6 +751,10 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint_file(self, path: str | Path) -> bool:
         return self.checkpoints.open_file(path)
+
+    def open_pretrained(self) -> bool:
+        """The seed CNN trained on MNIST that ships with the lab (``assets/networks``)."""
+        return self.checkpoints.open_pretrained()
 
     def use_checkpoint(self, checkpoint: Checkpoint, name: str) -> bool:
         """Use a saved network (a file, or a past run's): the views show it, Start continues from it."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -145,8 +144,10 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
     app.setStyleSheet(style_sheet(theme))
 
 
-def style_plot(plot: pg.PlotItem, theme: Theme) -> None:
-    """Axis, label and grid colours of one pyqtgraph plot."""
+def style_plot(plot, theme: Theme) -> None:
+    """Axis, label and grid colours of one pyqtgraph ``PlotItem``."""
+    import pyqtgraph as pg  # here, not at the top: the window shows before pyqtgraph is loaded
+
     pen = pg.mkPen(theme.plot_foreground)
     for name in ("left", "bottom", "right", "top"):
         axis = plot.getAxis(name)

@@ -100,11 +100,24 @@ def _keys_local(view: QWidget) -> None:
         shortcut.setContext(Qt.WidgetWithChildrenShortcut)
 
 
+def _say_when_untrained(window: MainWindow, view: QWidget) -> None:
+    """Views that show the network's answers say so when they come from random weights."""
+    state = window.state
+
+    def update(*_) -> None:
+        view.set_untrained(state.is_untrained)
+
+    state.inspectorChanged.connect(update)
+    state.runChanged.connect(update)
+    update()
+
+
 def _drawing(window: MainWindow) -> QWidget:
     from cnnlab.app.views.drawing import DrawingPanel
 
     panel = DrawingPanel(window.state)
     _keys_local(panel)
+    _say_when_untrained(window, panel)
     return panel
 
 
@@ -130,13 +143,16 @@ def _predictions(window: MainWindow) -> QWidget:
 
     view = PredictionsView(window.state)
     view.imageActivated.connect(window.look_inside_test_image)
+    _say_when_untrained(window, view)
     return view
 
 
 def _confusion(window: MainWindow) -> QWidget:
     from cnnlab.app.views.confusion import ConfusionView
 
-    return ConfusionView(window.state)
+    view = ConfusionView(window.state)
+    _say_when_untrained(window, view)
+    return view
 
 
 def _editor(window: MainWindow) -> QWidget:

@@ -15,9 +15,11 @@ files left there by a download that was killed can be removed safely at the star
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import hashlib
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -96,6 +98,11 @@ def fetch(
     info = get_info(name)
     if info.is_synthetic:
         raise DataError(f"'{info.name}' is generated in memory; there is nothing to download")
+    if info.is_collection:
+        raise DataError(
+            f"'{info.name}' is your own collection of digits; there is nothing to download (label digits on "
+            "the drawing pad, or add pictures with 'cnnlab data add-mine')"
+        )
     bases = list(mirrors if mirrors is not None else info.mirrors)
     if not bases:
         raise DownloadError(f"no download mirrors are known for '{info.name}'")
@@ -123,6 +130,7 @@ def fetch(
             if kind is not None and kind.startswith("is "):  # a folder or a pipe where the file goes
                 raise DownloadError(f"{target} {kind}; move it out of the way and fetch again")
             failures = []
+            reasons: list[_MirrorFailed] = []
             order = list(bases)
             for position, base in enumerate(order):
                 if is_cancelled():
@@ -133,12 +141,20 @@ def fetch(
                     break
                 except _MirrorFailed as exc:
                     failures.append(f"{url}: {exc}")
+                    reasons.append(exc)
                     # A mirror that failed is tried last for the remaining files.
                     bases.remove(base)
                     bases.append(base)
                     if position + 1 < len(order):
                         report.note(f"{url}: {exc}; trying {order[position + 1]}")
             else:
+                if all(exc.unreachable for exc in reasons):
+                    # The usual case offline: say so in words, not as a list of socket errors.
+                    raise DownloadError(
+                        f"no connection: none of the {len(order)} download mirrors of {info.name} could be "
+                        f"reached ({reasons[0]}). Check the internet connection, or use the synthetic "
+                        "digits, or copy the four files into a folder and choose it"
+                    )
                 raise DownloadError(
                     f"could not download {spec.filename} for {info.name}; every mirror failed: "
                     + "; ".join(failures)
@@ -201,7 +217,11 @@ class _Patience:
 
 
 class _MirrorFailed(Exception):
-    """This mirror did not deliver the file; try the next one."""
+    """This mirror did not deliver the file; try the next one. ``unreachable``: no connection at all."""
+
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class _Reporter:
@@ -319,9 +339,10 @@ def _stream(
                         )
                     window_start, window_done = now, done
     except urllib.error.HTTPError as exc:
+        exc.close()  # the error holds the server's response (and its socket) open until closed
         raise _MirrorFailed(f"HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
-        raise _MirrorFailed(f"cannot connect ({_reason(exc.reason)})") from exc
+        raise _MirrorFailed(f"cannot connect ({_reason(exc.reason)})", unreachable=True) from exc
     except TimeoutError as exc:
         raise _MirrorFailed(f"no data for {patience.idle:g} s after {done:,} bytes") from exc
     except (HTTPException, ConnectionError) as exc:
@@ -348,5 +369,11 @@ def _cancel_check(cancel: Cancel) -> Callable[[], bool]:
 
 
 def _reason(reason: object) -> str:
+    if isinstance(reason, socket.gaierror):
+        return "the server's name could not be looked up: is this computer offline?"
+    if isinstance(reason, ConnectionRefusedError):
+        return "the server refused the connection"
+    if isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "the network is unreachable"
     text = str(reason).strip()
     return text or type(reason).__name__

@@ -6,8 +6,9 @@ on. It takes at most a sixth of the training images (``MAX_VALIDATION_SHARE``), 
 fits a small dataset too. ``train_limit`` then keeps the first N of the training images that remain,
 in the dataset's order. The test set is not touched here: the session evaluates it only at epoch ends.
 
-Refusals are one ``ConfigError`` line saying which number is the problem: fewer training images left
-than one batch.
+Refusals are one ``ConfigError`` line saying which number is the problem: a limit below one batch.
+A dataset that is itself smaller than a batch (a learner's own few digits) trains on one partial batch
+per epoch, as it always did.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def split_training_set(
     """The run's training and validation images out of ``available`` training images: ``validation``
     of them (at most a sixth) held out, then the first ``limit`` of the rest.
 
-    Raises ``ConfigError`` when the dataset has no training images, or when fewer images than one batch
-    (``batch_size``) are left to train on.
+    Raises ``ConfigError`` when the dataset has no training images, or when ``limit`` asks for fewer
+    images than one batch (``batch_size``).
     """
     if available <= 0:
         raise ConfigError(f"{dataset} has no training images")
@@ -72,16 +73,10 @@ def split_training_set(
         held = np.zeros(0, dtype=np.int64)
         rest = np.arange(available)
     train = rest[:limit] if limit is not None else rest
-    if len(train) < batch_size:
-        if limit is not None and limit < batch_size:
-            raise ConfigError(
-                f"a training-set limit of {limit:,} images is less than one batch of {batch_size:,}; "
-                f"train on at least {batch_size:,} images or use a smaller batch"
-            )
+    if limit is not None and limit < batch_size:
         raise ConfigError(
-            f"the validation split of {validation:,} images leaves {len(train):,} of {dataset}'s "
-            f"{available:,} training images, fewer than one batch of {batch_size:,}; hold out fewer "
-            "images or use a smaller batch"
+            f"a training-set limit of {limit:,} images is less than one batch of {batch_size:,}; "
+            f"train on at least {batch_size:,} images or use a smaller batch"
         )
     for array in (train, held):
         array.flags.writeable = False

@@ -5,10 +5,13 @@ Names are prefixed (``lab_...``) so they do not shadow the views' own module fix
 
 from __future__ import annotations
 
+import gc
+import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+import shiboken6
+from PySide6.QtCore import QEvent, QSettings, QThread, QTimer
 from PySide6.QtWidgets import QApplication
 
 from cnnlab.data import load_dataset
@@ -77,3 +80,37 @@ def lab(qtbot, lab_settings, tiny_dataset, restore_app_look):
     window.close()
     qtbot.waitUntil(lambda: window.controller.active_threads() == 0, timeout=10_000)
     assert QApplication.instance() is not None
+
+
+def _alive(kind):
+    return [o for o in gc.get_objects() if isinstance(o, kind) and shiboken6.isValid(o)]
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(qapp):
+    """After every app test (and after pytest-qt closed its widgets): no thread still running, no timer
+    still ticking, no window still shown. A leak here would slow or crash the tests that follow, and in
+    the app it would be work going on behind the user's back."""
+    shown_before = {id(w) for w in QApplication.topLevelWidgets() if w.isVisible()}
+    yield
+    for _ in range(3):
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        qapp.processEvents()
+    deadline = time.monotonic() + 10
+    while any(t.isRunning() for t in _alive(QThread)) and time.monotonic() < deadline:
+        qapp.processEvents()
+        time.sleep(0.01)
+    running = [t.objectName() or repr(t) for t in _alive(QThread) if t.isRunning()]
+    ticking = [
+        f"{t.objectName() or 'timer'} (parent {type(t.parent()).__name__})"
+        for t in _alive(QTimer)
+        if t.isActive() and not t.isSingleShot()
+    ]
+    windows = [
+        f"{type(w).__name__} {w.windowTitle()!r}"
+        for w in QApplication.topLevelWidgets()
+        if w.isVisible() and id(w) not in shown_before
+    ]
+    assert not running, f"threads still running after the test: {running}"
+    assert not ticking, f"timers still ticking after the test: {ticking}"
+    assert not windows, f"windows still shown after the test: {windows}"

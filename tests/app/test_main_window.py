@@ -35,7 +35,9 @@ def test_start_trains_in_a_worker_and_delivers_snapshots(qtbot, lab):
     wait_for_step(qtbot, lab, 8)
     assert lab.state.run_state == "running"
     steps = [s.step for s in received if s is not None]
-    assert steps == sorted(steps) and steps[0] == 0  # the "started" snapshot first, then in order
+    # In order; the runner hands the window only the newest snapshot when it lags, so the first one may
+    # already be past step 0.
+    assert steps and steps == sorted(steps)
     snap = lab.state.snapshot
     assert snap.loss is not None and np.isfinite(snap.loss)
     assert len(snap.history.steps) == snap.step

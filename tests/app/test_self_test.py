@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -50,3 +51,34 @@ def test_without_a_display_the_lab_explains_instead_of_aborting(tmp_path):
     )
     assert out.returncode == 2
     assert "no display found" in out.stderr
+
+
+def test_the_drawing_check_refuses_a_network_that_cannot_read_digits(qtbot, qapp, monkeypatch, tmp_path):
+    """The self-test's pad check must fail when the answers are wrong, not accept any class."""
+    import numpy as np
+
+    from cnnlab.app.selftest import SelfTest
+    from cnnlab.engine import Checkpoint, build, load_preset
+
+    lines = []
+    check = SelfTest(qapp, lines.append)
+    check.open_window()
+    window = check.window
+    qtbot.addWidget(window)
+    untrained = build(load_preset("seed"), np.random.default_rng(3))
+    fake = Checkpoint(untrained.spec, untrained.state_dict(), None, {}, None)
+    monkeypatch.setattr(window, "open_pretrained", lambda: window.use_checkpoint(fake, "untrained"))
+    assert not check.check("drawing pad", check.classify)
+    failure = next(line for line in lines if line.startswith("FAIL"))
+    assert failure.startswith("FAIL  drawing pad: a drawn") and "was read as" in failure
+    window.close()
+    check._tmp.cleanup()
+
+
+def test_glyphs_are_told_apart_by_the_font_check(qapp):
+    from PySide6.QtWidgets import QApplication
+
+    from cnnlab.app.selftest import render_text
+
+    a, b = render_text("A", QApplication.font()), render_text("B", QApplication.font())
+    assert a.any() and b.any() and not np.array_equal(a, b)

@@ -313,3 +313,13 @@ def test_an_unwritable_folder_and_a_full_disk_are_one_line(
         fetch(tiny, tmp_path, mirrors=[file_server.url("good"), file_server.url("good")])
     assert file_server.hits["good"] == 1, "a full disk is not the mirror's fault: no other mirror is tried"
     assert _leftovers(tmp_path / "tiny") == []
+
+
+def test_no_connection_at_all_is_said_in_words(tmp_path):
+    """Offline, every mirror fails to connect: one sentence that says so and what to do instead."""
+    closed = "http://127.0.0.1:9/mnist/"  # the discard port: nothing listens there, the connection is refused
+    with pytest.raises(DownloadError) as caught:
+        fetch("mnist", tmp_path, mirrors=[closed, closed.replace("mnist", "other")], timeout=2)
+    message = str(caught.value)
+    assert message.startswith("no connection: none of the 2 download mirrors of mnist could be reached")
+    assert "refused" in message and "synthetic digits" in message and "Errno" not in message

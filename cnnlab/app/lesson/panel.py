@@ -85,7 +85,7 @@ class LessonPanel(QWidget):
         nav.addStretch(1)
         nav.addWidget(self.next)
         layout.addLayout(nav)
-        self.setMinimumWidth(240)
+        self.setMinimumWidth(196)
         self.show_step(0)
 
     def current(self) -> Step:

@@ -33,6 +33,7 @@ from cnnlab.app.views.evaluation import Evaluation, TestEvaluator
 from cnnlab.app.widgets import colormaps
 from cnnlab.app.widgets.adaptive import AdaptiveSplitter
 from cnnlab.app.widgets.bars import ClassBars
+from cnnlab.app.widgets.color_scale import ColorScale
 from cnnlab.app.widgets.image_grid import ImageGrid
 
 MAX_CELL_IMAGES = 120  # a cell on the diagonal holds ~1000 images; the most confident few tell the story
@@ -49,6 +50,7 @@ class ConfusionView(QWidget):
         self._evaluation: Evaluation | None = None
         self._matrix = np.zeros((0, 0), dtype=int)
         self._cell: tuple[int, int] | None = None
+        self._untrained = False
         self._cell_indices = np.zeros(0, dtype=int)
         self._counts: list[pg.TextItem] = []
         self._names: tuple[str, ...] = ()
@@ -96,8 +98,15 @@ class ConfusionView(QWidget):
         self._summary.setWordWrap(True)
         self._summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
+        self.scale = ColorScale("images in a cell (colours on a log scale)", "blues")
+        self.scale.set_range(0, 1, log1p=True)
+        matrix = QWidget()
+        matrix_layout = QVBoxLayout(matrix)
+        matrix_layout.setContentsMargins(0, 0, 0, 0)
+        matrix_layout.addWidget(self.plot, 1)
+        matrix_layout.addWidget(self.scale)
         top = AdaptiveSplitter(threshold=500)
-        top.addWidget(self.plot)
+        top.addWidget(matrix)
         top.addWidget(self.bars)
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
@@ -142,18 +151,23 @@ class ConfusionView(QWidget):
         self._set_classes(evaluation.class_names)
         self._draw_matrix()
         per_class = evaluation.per_class_accuracy()
-        # Accuracies of a trained network all sit near 100%: start the axis just below the weakest class
-        # (at a round number) so their differences show.
-        weakest = float(np.nanmin(per_class)) if np.isfinite(per_class).any() else 0.0
-        self.bars.set_x_range(max(0.0, np.floor((weakest - 0.02) * 20) / 20), 1.0)
+        # The whole 0-100% axis: a cut-off axis makes a 97% class look like a failure next to a 99% one;
+        # the values are written on the bars and the weakest class is highlighted.
         self.bars.set_values(per_class, highlight=int(np.nanargmin(per_class)))
         wrong = int(evaluation.count - np.trace(self._matrix))
+        self.scale.set_range(0, int(self._matrix.max()), "blues", log1p=True)
         self._summary.setText(
-            f"{evaluation.count:,} test images · accuracy {evaluation.accuracy:.2%} · {wrong:,} mistakes · "
+            ("Untrained network (random weights): " if self._untrained else "")
+            + f"{evaluation.count:,} test images · accuracy {evaluation.accuracy:.2%} · {wrong:,} mistakes · "
             "the weakest class is highlighted in the bars"
         )
         if self._cell is not None:
             self.select_cell(*self._cell)
+
+    def set_untrained(self, untrained: bool) -> None:
+        self._untrained = bool(untrained)
+        if self._evaluation is not None:
+            self.set_evaluation(self._evaluation)
 
     def select_cell(self, true: int, predicted: int) -> None:
         ev = self._evaluation

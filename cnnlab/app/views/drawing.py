@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -87,7 +87,7 @@ CANVAS = 280  # ten canvas pixels per MNIST pixel
 DEFAULT_BRUSH = 22  # a 2 px MNIST-like stroke once a 200 px digit is shrunk into its 20 px box
 # MNIST strokes are about 1 to 8 of its 28 pixels wide: 10 to 80 of the canvas's 280.
 BRUSH_RANGE = (10, 80)
-PREVIEW_PX = 132
+PREVIEW_PX = 112
 WIDE_LAYOUT_PX = 520  # narrower than this, the network's side goes under the pad
 UNTRAINED_TEXT = (
     "Untrained network: these guesses come from random weights and mean nothing yet. Train it first."
@@ -141,10 +141,23 @@ class DrawingPad(QWidget):
         self._drawing = False
         self.last_event_time = 0.0  # perf_counter() of the latest input that changed the ink
         self.setMinimumSize(140, 140)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # As tall as it is wide: the layout gives a column's leftover height to what is below, so the
+        # square canvas never sits between empty bands.
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setToolTip("Draw a digit with the mouse or a pen. Esc/Delete clears, Ctrl+Z undoes a stroke.")
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return width
+
+    def sizeHint(self):
+        return QSize(CANVAS, CANVAS)
 
     # -- state --------------------------------------------------------------------------------------
     @property
@@ -450,7 +463,7 @@ class DrawingPanel(QWidget):
         self._latency = wrapping_label("", "muted")
         self._latency.setToolTip("Time from the latest mouse event to the updated bars")
         self.bars = ClassBars(self, value_format="{:.0%}", hide_below=0.005)
-        self.bars.setMinimumHeight(170)
+        self.bars.setMinimumHeight(140)
 
         sees = QLabel("What the network sees")
         sees.setProperty("role", "heading")
@@ -476,12 +489,27 @@ class DrawingPanel(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 4, 0)
-        left_layout.addWidget(self.pad, 1)
+        left_layout.addWidget(self.pad)
         left_layout.addLayout(tools)
         left_layout.addLayout(sources)
+        left_layout.addStretch(1)
         left.setMinimumWidth(230)
 
-        self.split = AdaptiveSplitter(threshold=WIDE_LAYOUT_PX)
+        def stacked(width: int, height: int) -> list[int]:
+            # The pad as a square as wide as the panel, its tools under it; the network's side gets the rest.
+            tools = left_layout.sizeHint().height() - self.pad.sizeHint().height()
+            pad = min(width + tools, max(height - side.minimumSizeHint().height(), 160))
+            return [pad, max(height - pad, 1)]
+
+        def wide_gain(width: int, height: int) -> float:
+            # Whichever arrangement gives the larger square canvas wins.
+            tools = left_layout.sizeHint().height() - self.pad.sizeHint().height()
+            side_hint = side.minimumSizeHint()
+            beside = min(width * 3 / 5, width - side_hint.width(), height - tools)
+            stacked_side = min(width, height - side_hint.height() - tools)
+            return beside - stacked_side
+
+        self.split = AdaptiveSplitter(WIDE_LAYOUT_PX, stacked_sizes=stacked, wide_gain=wide_gain)
         self.split.addWidget(left)
         self.split.addWidget(side)
         self.split.setStretchFactor(0, 3)

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from cnnlab.app.views.common import SnapshotNetwork, bind, class_names_for, theme_colors
 from cnnlab.app.widgets.adaptive import AdaptiveSplitter
+from cnnlab.app.widgets.color_scale import ColorScale
 from cnnlab.app.widgets.flow_layout import FlowLayout
 from cnnlab.app.widgets.grid_stack import GridStack
 from cnnlab.app.widgets.image_grid import ImageGrid
@@ -126,6 +127,12 @@ class FeatureMapsView(QWidget):
         self._product_label, self._product = QLabel(), ImageGrid(self, tile_px=40)
         for grid in (self._patch, self._kernel, self._product):
             grid.setMinimumHeight(60)
+            grid.setToolTip("Click to see the patch, the filter and their products large, with values")
+            grid.tileClicked.connect(lambda *_: self.enlarge_explanation())
+        self.enlarge_button = QPushButton("Enlarge…")
+        self.enlarge_button.setToolTip("The patch, the filter and their products, large, with every value")
+        self.enlarge_button.clicked.connect(self.enlarge_explanation)
+        self.enlarge_button.hide()
         self._sum = QLabel()
         self._sum.setWordWrap(True)
         self._sum.setTextFormat(Qt.TextFormat.RichText)
@@ -145,18 +152,29 @@ class FeatureMapsView(QWidget):
             label.setWordWrap(True)
             side_layout.addWidget(label)
             side_layout.addWidget(grid, 1)
+        side_layout.addWidget(self.enlarge_button)
         side_layout.addStretch(0)
         side.setMinimumWidth(260)
 
-        splitter = AdaptiveSplitter(threshold=600)
+        def stacked(width: int, height: int) -> list[int]:
+            # Stacked, the maps take nearly all the height until a unit is chosen to be explained.
+            hint = self._ex_title.sizeHint().height() + 24
+            side_height = height // 2 if self._selected is not None else hint
+            return [max(height - side_height, 1), side_height]
+
+        splitter = AdaptiveSplitter(threshold=600, stacked_sizes=stacked)
+        self._split = splitter
         splitter.addWidget(self.stack)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([560, 380])
+        self.scale = ColorScale("activation (the ranges are in each layer's title)", "viridis")
+        self.scale.set_words("the layer's lowest", "", "its highest")
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(splitter, 1)
+        layout.addWidget(self.scale)
         layout.addWidget(self._status)
         self._clear_explanation()
         bind(self, state, network=True, dataset=True)
@@ -237,6 +255,7 @@ class FeatureMapsView(QWidget):
         unit = (int(channel), int(y), int(x)) if len(shape) == 3 else (int(channel),)
         self._selected = (layer, unit)
         explanation = self._explain()
+        self._split.restack()
         self.stack.ensureWidgetVisible(self.stack.grid(layer), 0, 10)
         self.unitSelected.emit(layer, int(channel), int(y), int(x))
         return explanation
@@ -281,14 +300,22 @@ class FeatureMapsView(QWidget):
         sections = []
         for name, kind, a in zip(self._names, kinds, self._acts, strict=True):
             what = "" if kind == "input" else f" ({kind})"
-            sections.append((name, f"<b>{name}</b>{what} · {'x'.join(map(str, a.shape))}"))
+            values = f" · values {_fmt(float(a.min()))} to {_fmt(float(a.max()))}" if a.size else ""
+            sections.append((name, f"<b>{name}</b>{what} · {'x'.join(map(str, a.shape))}{values}"))
         self.stack.set_sections(sections)
         scale = self._scale.currentData()
         for name, a in zip(self._names, self._acts, strict=True):
             grid = self.stack.grid(name)
             if a.ndim == 3:
                 columns = min(a.shape[0], 8)
-                grid.set_tiles(a, columns=columns, cmap="grey" if name == "input" else "viridis", scale=scale)
+                numbers = [str(i + 1) for i in range(a.shape[0])] if a.shape[0] > 1 else None
+                grid.set_tiles(
+                    a,
+                    columns=columns,
+                    cmap="grey" if name == "input" else "viridis",
+                    scale=scale,
+                    captions=numbers,
+                )
             else:
                 grid.set_tiles(fold_vector(a)[None], columns=1, cmap="viridis", scale="shared")
         last = self._acts[-1]
@@ -318,8 +345,24 @@ class FeatureMapsView(QWidget):
                 self.select_unit(key, unit)
 
     # -- the explanation ----------------------------------------------------------------------------
+    def enlarge_explanation(self) -> QWidget | None:
+        """A window with the unit's computation drawn large enough to read every value."""
+        if self._last_conv is None or self._selected is None:
+            return None
+        from cnnlab.app.views.unit_breakdown import UnitBreakdownDialog
+
+        ex, order = self._last_conv
+        dialog = UnitBreakdownDialog(self, ex, order, self._sum.text(), self._conv_name(ex))
+        dialog.show()
+        self._enlarged = dialog
+        return dialog
+
     def _clear_explanation(self) -> None:
         self._selected = None
+        self._last_conv = None
+        self.enlarge_button.hide()
+        if hasattr(self, "_split"):
+            self._split.restack()
         for grid in (self._rf, self._patch, self._kernel, self._product):
             grid.clear()
             grid.hide()
@@ -393,7 +436,9 @@ class FeatureMapsView(QWidget):
         which = f" (the {len(order)} input channels contributing most)" if c > len(order) else ""
         kh, kw = ex.kernel.shape[1:]
         show_values = len(order) <= 2 and kh * kw <= 49
-        captions = [f"ch {i}: {_fmt(ex.per_channel[i])}" for i in order]
+        captions = [f"ch {i + 1}: {_fmt(ex.per_channel[i])}" for i in order]
+        self._last_conv = (ex, order)
+        self.enlarge_button.show()
         self._reveal(
             self._patch_label,
             self._patch,
@@ -407,7 +452,7 @@ class FeatureMapsView(QWidget):
             ex.patch[order], columns=min(len(order), 8), cmap="viridis", values=show_values, caption_lines=0
         )
         self._kernel_label.setText(
-            f"Filter {ex.unit[0]} of {ex.layer if not ex.chain else self._conv_name(ex)}:"
+            f"Filter {ex.unit[0] + 1} of {ex.layer if not ex.chain else self._conv_name(ex)}:"
         )
         self._kernel.set_tiles(
             ex.kernel[order], columns=min(len(order), 8), cmap="diverging", values=show_values

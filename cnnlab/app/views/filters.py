@@ -32,6 +32,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
 from cnnlab.app.views.common import bind, theme_colors
 from cnnlab.app.widgets.adaptive import AdaptiveSplitter
+from cnnlab.app.widgets.color_scale import ColorScale
 from cnnlab.app.widgets.flow_layout import FlowLayout
 from cnnlab.app.widgets.grid_stack import GridStack
 from cnnlab.app.widgets.image_grid import ImageGrid
@@ -77,7 +78,7 @@ class FiltersView(QWidget):
         for box in (self._show, self._channels, self._scale):
             box.currentIndexChanged.connect(self.refresh)
         self._status = QLabel()
-        self._status.setStyleSheet("color: gray")
+        self._status.setProperty("role", "muted")
         bar = FlowLayout(spacing=6)
         for w in (self._show, self._channels, self._scale):
             bar.addWidget(w)
@@ -95,6 +96,9 @@ class FiltersView(QWidget):
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(self._detail_title)
         side_layout.addWidget(self._detail, 1)
+        self.detail_scale = ColorScale("weight value", "diverging")
+        self.detail_scale.hide()
+        side_layout.addWidget(self.detail_scale)
         side_layout.addWidget(self._detail_text)
         splitter = AdaptiveSplitter(threshold=520)
         splitter.addWidget(self.stack)
@@ -206,12 +210,14 @@ class FiltersView(QWidget):
                 grid.clear()
                 missing.append(name)
                 continue
-            if mode == "mean":
+            if mode == "mean" or c == 1:
                 tiles, columns = kernels.mean(axis=1), min(f, 8)
                 layout = f"{f} filters, mean over {c} input channels" if c > 1 else f"{f} filters"
+                captions = [f"{i + 1}" for i in range(f)]
             else:
-                tiles, columns = kernels.reshape(f * c, kh, kw), c if c > 1 else min(f, 8)
-                layout = f"{f} filters (rows) x {c} input channels (columns)" if c > 1 else f"{f} filters"
+                tiles, columns = kernels.reshape(f * c, kh, kw), c
+                layout = f"{f} filters (rows 1-{f}) x {c} input channels (columns 1-{c})"
+                captions = [f"{i + 1}·{j + 1}" for i in range(f) for j in range(c)]
             if per_filter:
                 # One range per filter, shared by its channels, so channels of a filter stay comparable.
                 per = np.abs(kernels).reshape(f, -1).max(axis=1)
@@ -220,7 +226,7 @@ class FiltersView(QWidget):
                 scale = (-1.0, 1.0)
             else:
                 scale = "shared"
-            grid.set_tiles(tiles, columns=columns, cmap="diverging", scale=scale)
+            grid.set_tiles(tiles, columns=columns, cmap="diverging", scale=scale, captions=captions)
             peak = float(np.abs(kernels).max()) if kernels.size else 0.0
             self.stack.title(name).setText(
                 f"<b>{name}</b> · {kh}x{kw} kernels · {layout} · largest |{showing[0]}| = {peak:.3g}"
@@ -257,8 +263,11 @@ class FiltersView(QWidget):
             return
         f, c = shapes[name][:2]
         kernel = kernels[index].mean(axis=0) if channel < 0 else kernels[index, min(channel, c - 1)]
-        which = "mean over input channels" if channel < 0 else f"input channel {channel}"
-        self._detail_title.setText(f"<b>{name}</b>, filter {index}, {which}")
+        which = "mean over input channels" if channel < 0 else f"input channel {channel + 1}"
+        self._detail_title.setText(f"<b>{name}</b>, filter {index + 1}, {which}")
+        reach = float(np.abs(kernel).max()) if kernel.size else 0.0
+        self.detail_scale.set_range(-reach, reach, "diverging")
+        self.detail_scale.show()
         self._detail.set_tiles(
             kernel[None], columns=1, cmap="diverging", scale="shared", values=kernel.size <= 81
         )

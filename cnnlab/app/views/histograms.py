@@ -25,10 +25,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QPalette, QShowEvent
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from cnnlab.app.views.common import theme_colors
 from cnnlab.app.widgets import colormaps
+from cnnlab.app.widgets.adaptive import AdaptiveSplitter
+from cnnlab.app.widgets.color_scale import ColorScale
 from cnnlab.app.widgets.flow_layout import FlowLayout
 from cnnlab.app.widgets.throttle import Throttle
 
@@ -108,8 +110,17 @@ class HistogramsView(QWidget):
         item.setLabel("bottom", "value")
         item.setLabel("left", "count")
         self._curve = item.plot([0, 1], [0], stepMode="center", fillLevel=0, brush=(0, 114, 178, 120))
-        splitter = QSplitter()
-        splitter.addWidget(self.heat)
+        self.scale = ColorScale("share of the column's largest bin", "viridis")
+        self.scale.setToolTip(
+            "Each column (one moment of training) is scaled to its own fullest bin: bright = most values"
+        )
+        heat_part = QWidget()
+        heat_layout = QVBoxLayout(heat_part)
+        heat_layout.setContentsMargins(0, 0, 0, 0)
+        heat_layout.addWidget(self.heat, 1)
+        heat_layout.addWidget(self.scale)
+        splitter = AdaptiveSplitter(threshold=480)
+        splitter.addWidget(heat_part)
         splitter.addWidget(self.latest)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
@@ -239,6 +250,12 @@ class HistogramsView(QWidget):
             image[:, col] = rebin(np.asarray(counts), np.asarray(edges), grid)
         if self._log.isChecked():
             image = np.log1p(image)
+        self.scale.caption = (
+            "log(1 + count), as a share of the column's largest"
+            if self._log.isChecked()
+            else "count, as a share of the column's largest"
+        )
+        self.scale.set_range(0.0, 1.0)
         peak = image.max(axis=0, keepdims=True)
         image = np.divide(image, peak, out=np.zeros_like(image), where=peak > 0)
         self._image = image

@@ -60,6 +60,7 @@ class PredictionsView(QWidget):
         self._indices = np.zeros(0, dtype=int)
         self._page = 0
         self._selected: int | None = None
+        self._untrained = False
         self._good, self._bad = theme_colors(None)["good"], theme_colors(None)["bad"]
         if evaluator is None:
             evaluator = TestEvaluator.shared(state) if state is not None else TestEvaluator(self)
@@ -139,6 +140,23 @@ class PredictionsView(QWidget):
             self.bars.set_classes(evaluation.class_names)
         self._select_indices()
         self._redraw()
+        # The side panel must show this network's answer for the chosen image, never the last one's.
+        if evaluation is not None and self._selected is not None and self._selected < evaluation.count:
+            self.select_image(self._selected)
+        else:
+            self._clear_selection()
+
+    def set_untrained(self, untrained: bool) -> None:
+        """Say that the answers come from random weights (before any training)."""
+        self._untrained = bool(untrained)
+        self._redraw()
+
+    def _clear_selection(self) -> None:
+        self._selected = None
+        self._detail.setText("Click an image to see all its probabilities.")
+        self._image.clear()
+        self.bars.set_values(None)
+        self.grid.set_highlight(None)
 
     def set_filter(self, which: str) -> None:
         index = self._filter.findData(which)
@@ -222,7 +240,8 @@ class PredictionsView(QWidget):
             return
         wrong = int((~ev.correct).sum())
         self._summary.setText(
-            f"accuracy {ev.accuracy:.2%} on {ev.count:,} test images · {wrong:,} mistakes"
+            ("Untrained network (random weights): " if self._untrained else "")
+            + f"accuracy {ev.accuracy:.2%} on {ev.count:,} test images · {wrong:,} mistakes"
             + (" · most confident mistakes first" if self._filter.currentData() == "mistakes" else "")
         )
         shown = self.shown_indices()

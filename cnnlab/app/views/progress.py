@@ -207,6 +207,9 @@ class ProgressPanel(QWidget):
                 label.setText("-")
             self.epoch_bar.setValue(0)
             self.run_bar.setValue(0)
+            # The bars' texts belong to the run they showed: a new network has done nothing yet.
+            self.epoch_bar.setFormat("not started")
+            self.run_bar.setFormat("not started")
         else:
             epoch_shown = min(snap.epoch + 1, snap.epochs)
             v["epoch"].setText(f"{epoch_shown} of {snap.epochs}")

@@ -9,6 +9,8 @@ narrow form, so it never makes the window grow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QSplitter, QWidget
 
@@ -16,9 +18,22 @@ HYSTERESIS = 24
 
 
 class AdaptiveSplitter(QSplitter):
-    def __init__(self, threshold: int, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        threshold: int,
+        parent: QWidget | None = None,
+        *,
+        stacked_sizes: Callable[[int, int], list[int]] | None = None,
+        wide_gain: Callable[[int, int], float] | None = None,
+    ) -> None:
+        """``stacked_sizes(width, height)``: the parts' heights when stacked (default: by stretch).
+        ``wide_gain(width, height)``: how much better (in pixels of whatever matters most, e.g. the side of
+        a square canvas) side by side is than stacked at that size; when given, it decides instead of
+        ``threshold``."""
         super().__init__(Qt.Horizontal, parent)
         self.threshold = int(threshold)
+        self.stacked_sizes = stacked_sizes
+        self.wide_gain = wide_gain
         self.setChildrenCollapsible(False)
         self._wide_sizes: list[int] | None = None
         self._stretch: dict[int, int] = {}
@@ -43,11 +58,27 @@ class AdaptiveSplitter(QSplitter):
         return QSize(width, height)
 
     def resizeEvent(self, event) -> None:
-        self.adapt(event.size().width())
+        self.adapt(event.size().width(), event.size().height())
         super().resizeEvent(event)
+        if not self.is_wide and self.stacked_sizes is not None:
+            self.setSizes(self.stacked_sizes(event.size().width(), event.size().height()))
 
-    def adapt(self, width: int) -> None:
+    def restack(self) -> None:
+        """Share the height again (when what the parts need has changed)."""
+        if not self.is_wide and self.stacked_sizes is not None:
+            self.setSizes(self.stacked_sizes(self.width(), self.height()))
+
+    def adapt(self, width: int, height: int | None = None) -> None:
         wide = self.orientation() == Qt.Horizontal
+        if self.wide_gain is not None and height is not None:
+            gain = self.wide_gain(width, height)
+            if wide and gain < -HYSTERESIS / 2:
+                self._wide_sizes = None
+                self.setOrientation(Qt.Vertical)
+            elif not wide and gain > HYSTERESIS / 2:
+                self.setOrientation(Qt.Horizontal)
+                self.setSizes(self._share(max(width, 1)))
+            return
         if wide and width < self.threshold:
             self._wide_sizes = self.sizes()
             self.setOrientation(Qt.Vertical)

@@ -45,6 +45,7 @@ class ClassBars(pg.PlotWidget):
             axis = item.getAxis(side)
             axis.setPen(self._fg)
             axis.setTextPen(self._fg)
+        self._title = title
         if title:
             item.setTitle(title, color=self._fg.name(), size="10pt")
         self._bars: pg.BarGraphItem | None = None
@@ -66,6 +67,8 @@ class ClassBars(pg.PlotWidget):
             axis = item.getAxis(side)
             axis.setPen(self._fg)
             axis.setTextPen(self._fg)
+        if self._title:  # a title keeps the colour it was set with: set it again in the new one
+            item.setTitle(self._title, color=self._fg.name(), size="10pt")
         self.set_values(None if not self.values.any() else self.values)
 
     def set_classes(self, names: Sequence[str]) -> None:

@@ -31,12 +31,18 @@ class ColorScale(QWidget):
         self.caption = caption
         self.lut_name = lut_name
         self.lo, self.hi = 0.0, 1.0
+        self.log1p = False  # colours spread by log(1 + value), as count maps are drawn
+        self.words: tuple[str, str, str] | None = None  # texts instead of numbers (relative scales)
         self._rgba: np.ndarray | None = None  # (256, 4) when an alpha ramp stands in for a map
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.setMinimumWidth(80)
 
-    def set_range(self, lo: float, hi: float, lut_name: str | None = None) -> None:
+    def set_range(
+        self, lo: float, hi: float, lut_name: str | None = None, *, log1p: bool | None = None
+    ) -> None:
         self.lo, self.hi = float(lo), float(hi)
+        if log1p is not None:
+            self.log1p = bool(log1p)
         if lut_name is not None:
             self.lut_name = lut_name
             self._rgba = None
@@ -48,8 +54,18 @@ class ColorScale(QWidget):
         self.lo, self.hi = float(lo), float(hi)
         self.update()
 
+    def set_words(self, low: str, middle: str, high: str) -> None:
+        """Label the ends in words, for a scale whose numbers differ from map to map."""
+        self.words = (low, middle, high)
+        self.update()
+
     def labels(self) -> tuple[str, str, str]:
         """The texts at the low end, the middle and the high end."""
+        if self.words is not None:
+            return self.words
+        if self.log1p:
+            mid = float(np.expm1((np.log1p(self.lo) + np.log1p(self.hi)) / 2))
+            return format_value(self.lo), format_value(round(mid)), format_value(self.hi)
         return format_value(self.lo), format_value((self.lo + self.hi) / 2), format_value(self.hi)
 
     def sizeHint(self) -> QSize:
