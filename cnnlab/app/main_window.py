@@ -207,8 +207,12 @@ class MainWindow(QMainWindow):
         a = self.actions
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for key in ("open_checkpoint", "open_pretrained", "save_checkpoint", "export_plots"):
+        for key in ("open_checkpoint", "open_pretrained", "open_onnx", "save_checkpoint"):
             file_menu.addAction(a[key])
+        file_menu.addSeparator()
+        for key in ("export_onnx", "export_pytorch", "export_plots"):
+            file_menu.addAction(a[key])
+        self.checkpoints.explain_unavailable(a)
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
 
@@ -297,6 +301,9 @@ class MainWindow(QMainWindow):
         a["open_checkpoint"].triggered.connect(self.open_checkpoint)
         a["save_checkpoint"].triggered.connect(self.save_checkpoint)
         a["open_pretrained"].triggered.connect(self.open_pretrained)
+        a["open_onnx"].triggered.connect(self.checkpoints.open_onnx_dialog)
+        a["export_onnx"].triggered.connect(self.checkpoints.export_onnx_dialog)
+        a["export_pytorch"].triggered.connect(self.checkpoints.export_pytorch_dialog)
         a["export_plots"].triggered.connect(self.export_plots)
         a["quit"].triggered.connect(self.close)
         a["download"].triggered.connect(lambda: self.data.download())
@@ -877,6 +884,7 @@ class MainWindow(QMainWindow):
         """Stop training and background work and wait for their threads."""
         self._start_when_loaded = None
         self.lesson_actions.shutdown()
+        self.checkpoints.shutdown()
         self.controller.shutdown()
         self.data.shutdown()
         self.state.shutdown()
