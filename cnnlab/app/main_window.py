@@ -14,8 +14,9 @@ import json
 import traceback
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from cnnlab.app.actions import make_actions, soft_key_commands
 from cnnlab.app.checkpoints import CheckpointCommands
+from cnnlab.app.collection import Collection
 from cnnlab.app.data_manager import DataManager
 from cnnlab.app.dialogs import about_box, shortcuts_dialog
 from cnnlab.app.lesson.actions import LessonActions
@@ -100,6 +102,7 @@ class MainWindow(QMainWindow):
         self.controller = TrainingController(self, run_store=self.run_store)
         self.data = DataManager(self.state, self, synthetic_size=synthetic_size)
         self.checkpoints = CheckpointCommands(self)
+        self.collection = Collection(parent=self)
         self.lesson_actions = LessonActions(self)
         self.actions: dict[str, QAction] = make_actions(self)
         self.workspace_specs = {w.key: w for w in workspaces}
@@ -115,6 +118,8 @@ class MainWindow(QMainWindow):
         # Tests replace this to answer questions ("discard the trained network?") without a dialog.
         self.confirm = self._confirm_with_dialog
         self._start_when_loaded: str | None = None  # how to start once the data is loaded
+        self._finetune: dict | None = None  # the fine-tuning run going, and what it is measured against
+        self.finetune_results: list | None = None
         self._dialogs: list[QWidget] = []
         self._fitted = False
 
@@ -207,8 +212,12 @@ class MainWindow(QMainWindow):
         a = self.actions
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for key in ("open_checkpoint", "open_pretrained", "save_checkpoint", "export_plots"):
+        for key in ("open_checkpoint", "open_pretrained", "open_onnx", "save_checkpoint"):
             file_menu.addAction(a[key])
+        file_menu.addSeparator()
+        for key in ("export_onnx", "export_pytorch", "export_plots"):
+            file_menu.addAction(a[key])
+        self.checkpoints.explain_unavailable(a)
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
 
@@ -297,6 +306,9 @@ class MainWindow(QMainWindow):
         a["open_checkpoint"].triggered.connect(self.open_checkpoint)
         a["save_checkpoint"].triggered.connect(self.save_checkpoint)
         a["open_pretrained"].triggered.connect(self.open_pretrained)
+        a["open_onnx"].triggered.connect(self.checkpoints.open_onnx_dialog)
+        a["export_onnx"].triggered.connect(self.checkpoints.export_onnx_dialog)
+        a["export_pytorch"].triggered.connect(self.checkpoints.export_pytorch_dialog)
         a["export_plots"].triggered.connect(self.export_plots)
         a["quit"].triggered.connect(self.close)
         a["download"].triggered.connect(lambda: self.data.download())
@@ -431,6 +443,133 @@ class MainWindow(QMainWindow):
     @property
     def curves(self):
         return self.view("curves")
+
+    def measure_on(self, source: str) -> None:
+        """What Test results measures: "test" (the dataset's test set), "mine-all" or "mine-test" (your
+        digits, all of them or the held-out fifth that training on them never sees)."""
+        from cnnlab.app.views.evaluation import TestEvaluator
+
+        evaluator = TestEvaluator.shared(self.state)
+        state = self.collection.state
+        if source == "test":
+            evaluator.use_images(None)
+            return
+        if state is None or not len(state):
+            self.show_error(
+                "You have no digits of your own yet: draw one on the pad (Look inside) and press its number "
+                "to keep it.",
+                level="warn",
+                topic="collection",
+            )
+            return
+        keep = state.test_mask if source == "mine-test" else np.ones(len(state), bool)
+        if not keep.any():
+            self.show_error("None of your digits is held out for testing yet: keep a few more.", level="warn")
+            return
+        words = "of your digits (held out)" if source == "mine-test" else "of your digits"
+        evaluator.use_images(state.images[keep], state.labels[keep].astype(np.int64), words)
+
+    def show_results_on(self, source: str) -> None:
+        predictions = self.show_view("predictions")
+        if predictions is not None:
+            predictions.set_source(source)
+
+    # -- your digits ---------------------------------------------------------------------------------
+    def import_digits(self, folder: str) -> None:
+        """Add a folder of PNG/JPEG pictures to your digits (decoded with QImage in the save's thread)."""
+        from cnnlab.app.views.drawing import qimage_to_rgba
+        from cnnlab.data.mine import image_files
+
+        try:
+            files = image_files(folder)
+        except DataError as exc:
+            self.show_error(f"Could not import: {exc}", topic="collection")
+            return
+        pairs = []
+        for name, path in files:
+            image = QImage(str(path))
+            if image.isNull():
+                self.show_error(f"Could not import: {name} is not a picture Qt can read", topic="collection")
+                return
+            pairs.append((name, qimage_to_rgba(image)))
+        self.collection.import_images(pairs)
+        self.statusBar().showMessage(f"Importing {len(pairs)} pictures from {folder}...", 5000)
+
+    def export_digits(self, folder: str, layout: str = "by-label") -> None:
+        from cnnlab.app.views.drawing import png_bytes
+
+        self.collection.export_pngs(folder, png_bytes, layout)
+        self.statusBar().showMessage(f"Exporting your digits to {folder}...", 5000)
+
+    def start_finetune(self, share: float, epochs: int, lr: float) -> bool:
+        """Train the network the views show further on your digits mixed with MNIST (``share`` of each
+        batch from MNIST); before and after, measure it on your held-out digits and on MNIST's test set."""
+        from cnnlab.app.views.common import private_copy
+        from cnnlab.data import MixedDataset, load_mine, mix_datasets
+        from cnnlab.training.headless import starting_weights
+
+        base = self.state.dataset
+        if isinstance(base, MixedDataset):
+            base = base.other
+        network = self.state.inspector()
+        if base is None or network is None:
+            self.show_error(
+                "Fine-tuning needs MNIST loaded (Data) and a network.", level="warn", topic="data"
+            )
+            return False
+        try:
+            mine = load_mine(self.collection.store.root)
+            mix = mix_datasets(mine, base, float(share), seed=self.state.config.seed)
+        except (DataError, ValueError) as exc:
+            self.show_error(f"Fine-tuning cannot start: {describe_exception(exc)}", topic="collection")
+            return False
+        before = private_copy(network)
+        checkpoint = starting_weights(Checkpoint(network.spec, before.state_dict()))
+        config = self.state.config.replace(
+            dataset=mix.name, epochs=int(epochs), lr=float(lr), train_limit=None, spec=network.spec
+        )
+        try:
+            session = self.controller.start(config, mix, checkpoint)
+        except START_ERRORS as exc:
+            self.show_error(f"Fine-tuning could not start: {describe_exception(exc)}", topic="training")
+            return False
+        self._finetune = {"run": session.run_id, "mine": mine, "base": base, "before": before}
+        self.state.start_run(session.run_id)
+        self.show_view("curves")
+        return True
+
+    def _finetune_ended(self) -> None:
+        """Before and after, on your held-out digits and on MNIST's test set, off the GUI thread."""
+        from cnnlab.app.views.common import private_copy
+        from cnnlab.training.metrics import evaluate_network
+
+        job, self._finetune = self._finetune, None
+        after = self.state.inspector()
+        if job is None or after is None or self.state.run_id != job["run"]:
+            return
+        after = private_copy(after)
+        mine, base = job["mine"], job["base"]
+
+        def work(task_state):
+            rows = []
+            for what, data in (("your held-out digits", mine), (f"{base.name} test set", base)):
+                k = len(data.class_names)
+                accuracy = [evaluate_network(n, data.test_images, data.test_labels, k)[0]
+                            for n in (job["before"], after)]  # fmt: skip
+                rows.append((what, accuracy[0], accuracy[1]))
+            return rows
+
+        task = self.checkpoints._tasks.run(work, "finetune-measure", start=False)
+        task.done.connect(self._show_before_after)
+        task.start()
+
+    def _show_before_after(self, rows) -> None:
+        self.finetune_results = rows
+        browser = self.view("mine")
+        if browser is not None:
+            browser.set_before_after(rows)
+        words = "; ".join(f"{what}: {a:.1%} -> {b:.1%}" for what, a, b in rows)
+        self.statusBar().showMessage(f"Fine-tuned. {words}", 15000)
 
     def look_inside_test_image(self, index: int) -> None:
         """A test image onto the drawing pad and into the feature maps (from Predictions)."""
@@ -640,6 +779,8 @@ class MainWindow(QMainWindow):
         if self.state.run_state in ("running", "paused", "loading"):
             self.state.set_run_state("stopped", "Training stopped.")
         self._update_actions()
+        if self._finetune is not None and session is not None and session.run_id == self._finetune["run"]:
+            self._finetune_ended()
 
     def _on_live_settings(self, changes: dict) -> None:
         try:
@@ -877,6 +1018,8 @@ class MainWindow(QMainWindow):
         """Stop training and background work and wait for their threads."""
         self._start_when_loaded = None
         self.lesson_actions.shutdown()
+        self.checkpoints.shutdown()
+        self.collection.shutdown()
         self.controller.shutdown()
         self.data.shutdown()
         self.state.shutdown()

@@ -205,6 +205,8 @@ class AppState(QObject):
 
     # -- the run -----------------------------------------------------------------------------------
     def start_run(self, run_id: str) -> None:
+        # A loaded checkpoint is where this run starts: once started, the run's own weights take over.
+        self.checkpoint = None
         self.run_id = run_id
         self.snapshot = None
         self.runChanged.emit(run_id)
@@ -282,7 +284,8 @@ class AppState(QObject):
         snap = self.snapshot
         words = f"trained {snap.step:,} steps"
         if snap.test_accuracy is not None:
-            words += f", test {snap.test_accuracy:.1%}"
+            where = "your held-out digits" if snap.dataset.startswith("mine") else "test"
+            words += f", {where} {snap.test_accuracy:.1%}"
         return words
 
     def trained_description(self) -> str:

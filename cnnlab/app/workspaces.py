@@ -118,6 +118,7 @@ def _drawing(window: MainWindow) -> QWidget:
     panel = DrawingPanel(window.state)
     _keys_local(panel)
     _say_when_untrained(window, panel)
+    panel.set_collection(window.collection)
     return panel
 
 
@@ -144,6 +145,8 @@ def _predictions(window: MainWindow) -> QWidget:
     view = PredictionsView(window.state)
     view.imageActivated.connect(window.look_inside_test_image)
     _say_when_untrained(window, view)
+    view.offer_your_digits(True)
+    view.sourceChosen.connect(window.measure_on)
     return view
 
 
@@ -216,6 +219,17 @@ def _dataset(window: MainWindow) -> QWidget:
     panel.chooseFolderRequested.connect(window.data.choose_folder)
     panel.useSyntheticRequested.connect(window.data.use_synthetic)
     return panel
+
+
+def _mine(window: MainWindow) -> QWidget:
+    from cnnlab.app.views.mine_browser import MineBrowser
+
+    view = MineBrowser(window.collection)
+    view.measureRequested.connect(lambda: window.show_results_on("mine-all"))
+    view.fineTuneRequested.connect(window.start_finetune)
+    view.importRequested.connect(window.import_digits)
+    view.exportRequested.connect(window.export_digits)
+    return view
 
 
 VIEWS: dict[str, ViewSpec] = {
@@ -335,6 +349,16 @@ VIEWS: dict[str, ViewSpec] = {
             "Without a download, synthetic digits let you try everything at once.",
             scroll=True,
         ),
+        ViewSpec(
+            "mine",
+            "Your digits",
+            _mine,
+            "The digits you drew and kept on the pad: a dataset of your own handwriting.",
+            "A network that reads MNIST well often misreads digits drawn with a mouse. Keep some (Look "
+            "inside: draw, then press the digit's number), test the network on them, and fine-tune it on "
+            "them mixed with MNIST so it learns your hand without forgetting MNIST. One in five of your "
+            "digits is held out: it is never trained on, so it measures the effect honestly.",
+        ),
     )
 }
 
@@ -377,7 +401,7 @@ WORKSPACES: tuple[WorkspaceSpec, ...] = (
         "data",
         "Data",
         "Choose, download or generate the images to learn from (Ctrl+6)",
-        (Slot(("dataset",), 1200, 400),),
+        (Slot(("dataset",), 520, 300), Slot(("mine",), 680, 380)),
     ),
 )
 
