@@ -69,6 +69,16 @@ def _changes(info: RunInfo) -> str:
     )
 
 
+# What a run gave, in the same columns for a recorded run (RunInfo) and a sweep's result (SweepResult).
+RESULT_COLUMNS: tuple[Column, ...] = (
+    Column("test_accuracy", "test acc", lambda r: r.test_accuracy, percent),
+    Column("train_accuracy", "train acc", lambda r: r.train_accuracy, percent),
+    Column("best_validation_accuracy", "best val acc", lambda r: r.best_validation_accuracy, percent),
+    Column("final_loss", "final loss", lambda r: r.final_loss, fixed(4)),
+    Column("seconds", "seconds", lambda r: r.seconds, fixed(1)),
+    Column("images_per_s", "img/s", lambda r: r.images_per_s, fixed(0)),
+)
+
 RUN_COLUMNS: tuple[Column, ...] = (
     Column("id", "id", lambda r: r.id),
     Column("name", "name", lambda r: r.name),
@@ -89,12 +99,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("augment", "augment", _setting("augment"), number),
     Column("init", "init", _init, number),
     Column("seed", "seed", _setting("seed"), number),
-    Column("test_accuracy", "test acc", lambda r: r.test_accuracy, percent),
-    Column("train_accuracy", "train acc", lambda r: r.train_accuracy, percent),
-    Column("best_validation_accuracy", "best val", lambda r: r.best_validation_accuracy, percent),
-    Column("final_loss", "loss", lambda r: r.final_loss, fixed(4)),
-    Column("seconds", "seconds", lambda r: r.elapsed, fixed(1)),
-    Column("images_per_s", "img/s", lambda r: r.images_per_s, fixed(0)),
+    *RESULT_COLUMNS,
     Column("changes", "live changes", _changes),
     Column("sweep", "sweep", lambda r: r.tags.get("sweep", "")),
     Column("created", "created", lambda r: r.created),
@@ -109,12 +114,7 @@ LIST_COLUMNS = (
 def sweep_columns(setting: str) -> tuple[Column, ...]:
     return (
         Column("value", setting, lambda r: r.label),
-        Column("test_accuracy", "test acc", lambda r: r.test_accuracy, percent),
-        Column("train_accuracy", "train acc", lambda r: r.train_accuracy, percent),
-        Column("best_validation_accuracy", "best val acc", lambda r: r.best_validation_accuracy, percent),
-        Column("final_loss", "final loss", lambda r: r.final_loss, fixed(4)),
-        Column("seconds", "seconds", lambda r: r.seconds, fixed(1)),
-        Column("images_per_s", "img/s", lambda r: r.images_per_s, fixed(0)),
+        *RESULT_COLUMNS,
         Column("status", "status", lambda r: r.status),
         Column("name", "run", lambda r: r.name),
     )
