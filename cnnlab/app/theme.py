@@ -139,9 +139,13 @@ def style_sheet(theme: Theme) -> str:
 
 
 def apply_theme(app: QApplication, theme: Theme) -> None:
+    sheet = style_sheet(theme)
+    if app.styleSheet() == sheet and app.property("cnnlab_theme") == theme.name:
+        return  # already in this look: setting it again re-polishes every widget for nothing
     app.setStyle("Fusion")  # the one style that honours a custom palette the same on every platform
     app.setPalette(palette_for(theme))
-    app.setStyleSheet(style_sheet(theme))
+    app.setStyleSheet(sheet)
+    app.setProperty("cnnlab_theme", theme.name)
 
 
 def style_plot(plot, theme: Theme) -> None:

@@ -51,6 +51,7 @@ def restore_app_look(qapp):
     qapp.setStyleSheet(sheet)
     qapp.setPalette(palette)
     qapp.setStyle(style)
+    qapp.setProperty("cnnlab_theme", None)
 
 
 def make_lab(qtbot, settings: QSettings, dataset=None, quick: bool = False):
