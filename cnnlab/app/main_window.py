@@ -57,7 +57,7 @@ from cnnlab.app.worker import TrainingController
 from cnnlab.app.workspaces import VIEWS, WORKSPACES, ViewSpec, WorkspaceSpec, workspace_of
 from cnnlab.data import DATASETS, DataError
 from cnnlab.engine import Checkpoint, CheckpointError, NetSpec, SpecError
-from cnnlab.training import ConfigError, RunStore, Snapshot, TrainingSession
+from cnnlab.training import ConfigError, RunStore, Snapshot, TrainConfig, TrainingSession
 
 RUN_EVENTS_TO_STATE = {"finished": "finished", "stopped": "stopped", "diverged": "diverged"}
 USER_RUNS = object()  # "record runs in the user's data folder" (the runs history's default place)
@@ -325,6 +325,7 @@ class MainWindow(QMainWindow):
         c.failed.connect(self._on_run_failed)
         c.runEnded.connect(self._on_run_ended)
         c.stateChanged.connect(self._update_actions)
+        c.sweepEnded.connect(self._on_sweep_ended)
         s.liveSettingsChanged.connect(self._on_live_settings)
         s.themeChanged.connect(self._apply_theme)
         s.runStateChanged.connect(lambda _: self._update_actions())
@@ -526,7 +527,12 @@ class MainWindow(QMainWindow):
         before = private_copy(network)
         checkpoint = starting_weights(Checkpoint(network.spec, before.state_dict()))
         config = self.state.config.replace(
-            dataset=mix.name, epochs=int(epochs), lr=float(lr), train_limit=None, spec=network.spec
+            dataset=mix.name,
+            epochs=int(epochs),
+            lr=float(lr),
+            train_limit=None,
+            spec=network.spec,
+            validation=0,  # your digits have their own held-out part; none of them is set aside again
         )
         try:
             session = self.controller.start(config, mix, checkpoint)
@@ -720,6 +726,47 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Built a new network with {spec.num_params():,} parameters.", 5000)
         return True
 
+    def start_sweep(self, setting: str, values, base: TrainConfig | None = None) -> bool:
+        """Train one run per value of ``setting`` (``training.sweep``), one after another, from ``base``
+        (default: the current settings); each is a normal run in the history (Compare)."""
+        from cnnlab.training.sweep import Sweep
+
+        dataset = self.state.dataset
+        if dataset is None:
+            self.show_error(
+                "There is no data to train on yet: choose or load a dataset (Data) first.",
+                level="warn",
+                topic="data",
+            )
+            return False
+        base = (base or self.state.config).replace(dataset=dataset.name)
+        if not self._may_discard("A comparison run"):
+            return False
+        try:
+            sweep = Sweep(base, setting, list(values))
+            self.controller.start_sweep(sweep, dataset)
+        except START_ERRORS as exc:
+            self.show_error(f"The comparison could not start: {describe_exception(exc)}", topic="training")
+            return False
+        self.banner.clear("training")
+        self.state.set_run_state("running")
+        panel = self.view("sweep", build=False)
+        if panel is not None:
+            panel.sweep_started(sweep)
+        values = ", ".join(p.label for p in sweep.points)
+        self.statusBar().showMessage(f"Comparing {len(sweep)} runs of {sweep.setting}: {values}", 8000)
+        return True
+
+    def _on_sweep_ended(self, sweep, results) -> None:
+        panel = self.view("sweep", build=False)
+        if panel is not None:
+            panel.sweep_ended(sweep, results)
+        runs = self.view("runs", build=False)
+        if runs is not None:
+            runs.refresh()
+            runs.set_checked([r.run_id for r in results if r.run_id])
+        self.statusBar().showMessage(f"The comparison of {sweep.setting} is done: see Compare.", 8000)
+
     def _begin_run(self, first: str) -> bool:
         dataset = self.state.dataset
         if dataset is None:
@@ -761,6 +808,11 @@ class MainWindow(QMainWindow):
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         self.state.set_snapshot(snapshot)
+        sweep = self.controller.sweep
+        if sweep is not None:
+            panel = self.view("sweep", build=False)
+            if panel is not None:
+                panel.run_under_way(*sweep)
         if snapshot.event in RUN_EVENTS_TO_STATE:
             self.state.set_run_state(RUN_EVENTS_TO_STATE[snapshot.event], snapshot.message)
             if snapshot.event == "diverged":
@@ -843,6 +895,10 @@ class MainWindow(QMainWindow):
 
     def _update_run_status(self, snapshot: Snapshot | None) -> None:
         words = STATE_WORDS.get(self.state.run_state, self.state.run_state)
+        sweep = self.controller.sweep
+        if sweep is not None and self.state.run_state in ("running", "paused"):
+            run, index = sweep
+            words = f"{words} run {index + 1} of {len(run)} ({run.setting} {run.points[index].label})"
         summary = words
         if snapshot is not None and self.state.run_state in ("running", "paused"):
             epoch = min(snapshot.epoch + 1, snapshot.epochs)

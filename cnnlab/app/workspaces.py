@@ -210,6 +210,21 @@ def _runs(window: MainWindow) -> QWidget:
     return view
 
 
+def _sweep(window: MainWindow) -> QWidget:
+    from cnnlab.app.views.sweep_panel import SweepPanel
+
+    panel = SweepPanel()
+    panel.runRequested.connect(
+        lambda setting, values, epochs, images: window.start_sweep(
+            setting, values, window.state.config.replace(epochs=epochs, train_limit=images)
+        )
+    )
+    panel.cancelRequested.connect(window.stop_training)
+    window.state.themeChanged.connect(panel.apply_theme)
+    panel.apply_theme(window.state.theme)
+    return panel
+
+
 def _dataset(window: MainWindow) -> QWidget:
     from cnnlab.app.views.dataset_panel import DatasetPanel
 
@@ -333,6 +348,16 @@ VIEWS: dict[str, ViewSpec] = {
             "The network drawn as blocks, sized by the shapes that flow through it.",
         ),
         ViewSpec(
+            "sweep",
+            "Change one thing",
+            _sweep,
+            "Pick one setting and some values: one run per value, then their results side by side.",
+            "This is how the lesson's exercises are done: the same network and data, one setting changed, "
+            "everything else the same (the settings in Train). Each run is kept in the history, named "
+            "by what sets it apart, and drawn beside the others in Runs.",
+            scroll=True,
+        ),
+        ViewSpec(
             "runs",
             "Runs",
             _runs,
@@ -395,7 +420,7 @@ WORKSPACES: tuple[WorkspaceSpec, ...] = (
         "compare",
         "Compare",
         "Compare runs: their settings, curves and results (Ctrl+5)",
-        (Slot(("runs",), 1200, 560),),
+        (Slot(("sweep",), 400, 280), Slot(("runs",), 800, 420)),
     ),
     WorkspaceSpec(
         "data",
