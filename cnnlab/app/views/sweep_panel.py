@@ -124,9 +124,9 @@ class SweepPanel(QWidget):
         self.status = wrapping_label("Everything else comes from the settings in Train.", "muted")
 
         self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setMinimumHeight(220)
+        self.plots.setMinimumHeight(380)
         self.acc_plot = self.plots.addPlot(row=0, col=0, title="Test accuracy (%) by value")
-        self.loss_plot = self.plots.addPlot(row=0, col=1, title="Final loss by value")
+        self.loss_plot = self.plots.addPlot(row=1, col=0, title="Final loss by value")
         for plot in (self.acc_plot, self.loss_plot):
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setMouseEnabled(x=False, y=False)
