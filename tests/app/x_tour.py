@@ -11,6 +11,7 @@ with settings, runs and digits of its own in a temporary folder, so the user's a
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
@@ -73,7 +74,7 @@ def draw(app, pad, strokes, jitter: float = 0.0) -> None:
     area = pad.canvas_rect()
     for stroke in strokes:
         points = []
-        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False):
+        for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
             for i in range(8):
                 t = i / 8
                 points.append((x0 + (x1 - x0) * t + jitter, y0 + (y1 - y0) * t))

@@ -245,9 +245,11 @@ class SweepPanel(QWidget):
             [np.nan if r.train_accuracy is None else 100 * r.train_accuracy for r in self.results]
         )
         loss = np.array([np.nan if r.final_loss is None else r.final_loss for r in self.results])
-        self.acc_curve.setData(x, test, connect="finite")
-        self.train_curve.setData(x, train, connect="finite")
-        self.loss_curve.setData(x, loss, connect="finite")
+        for curve, y in ((self.acc_curve, test), (self.train_curve, train), (self.loss_curve, loss)):
+            # Only the finite points, joined: a path built from no points or from NaN ones has crashed
+            # the painter (pyqtgraph's "finite" connection of an empty series).
+            keep = np.isfinite(y)
+            curve.setData(x[keep], y[keep])
         ticks = [[(float(xi), label) for xi, label in zip(x, labels, strict=True)]]
         for plot in (self.acc_plot, self.loss_plot):
             plot.getAxis("bottom").setTicks(ticks)
