@@ -39,3 +39,16 @@ def test_import_linter_contracts_hold():
 def test_ruff_finds_nothing():
     out = subprocess.run([_tool("ruff"), "check", "."], cwd=REPO_ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.slow  # a cold cache takes mypy 10-20 s here; a warm one (.mypy_cache) about 2 s
+def test_mypy_finds_no_type_errors_in_the_lower_floors(monkeypatch):
+    try:
+        from mypy import api
+    except ImportError:
+        pytest.fail("mypy is not installed; install the dev extras: pip install -e '.[dev]'")
+    # The packages and the strictness come from [tool.mypy] in pyproject.toml, as for a bare `mypy`.
+    monkeypatch.chdir(REPO_ROOT)
+    stdout, stderr, status = api.run(["--config-file", str(REPO_ROOT / "pyproject.toml")])
+    assert status == 0, stdout + stderr
+    assert "Success: no issues found" in stdout, stdout + stderr

@@ -121,11 +121,16 @@ def idx_dataset(
     class_names: tuple[str, ...],
     checksums: Mapping[str, tuple[str, int]],
     mirrors: tuple[str, ...] = (),
-    **details: str,
+    *,
+    credit: str = "",
+    licence: str = "",
+    homepage: str = "",
 ) -> DatasetInfo:
     """A dataset published as the four MNIST-named IDX files; ``checksums``: role -> (sha256, size)."""
     files = {role: FileInfo(STANDARD_FILENAMES[role], *checksums[role]) for role in ROLES}
-    return DatasetInfo(name, title, class_names, files, mirrors, **details)
+    return DatasetInfo(
+        name, title, class_names, files, mirrors, credit=credit, licence=licence, homepage=homepage
+    )
 
 
 DIGITS = tuple(str(d) for d in range(10))

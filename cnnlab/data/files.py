@@ -9,10 +9,10 @@ descriptor, in case the name was swapped in between.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
 
 from cnnlab.data.errors import UnreadableFile
 
@@ -57,7 +57,7 @@ def file_problem(path: str | Path) -> str | None:
     return kind_problem(mode)
 
 
-def open_regular(path: str | Path) -> BinaryIO:
+def open_regular(path: str | Path) -> io.BufferedReader:
     """Open a regular file for binary reading; ``UnreadableFile`` for anything else, before any read.
 
     The size the caller may trust is ``os.fstat(f.fileno()).st_size``.

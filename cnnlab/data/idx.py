@@ -20,7 +20,7 @@ import sys
 import tempfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Literal, NoReturn
+from typing import Literal, NoReturn
 
 import numpy as np
 
@@ -101,7 +101,13 @@ def decode_idx(
 
 
 def _read_stream(
-    f: BinaryIO, size: int, path: Path, kind: Kind | None, max_bytes: int, *, header_only: bool = False
+    f: io.BufferedIOBase,
+    size: int,
+    path: Path,
+    kind: Kind | None,
+    max_bytes: int,
+    *,
+    header_only: bool = False,
 ):
     """Read an IDX file from ``f`` (``size`` bytes on disk, gzip-compressed or not): the values, or with
     ``header_only`` (shape, dtype)."""
@@ -124,7 +130,7 @@ def _read_stream(
 
 
 def _read_header(
-    f: BinaryIO,
+    f: io.BufferedIOBase,
     path: Path,
     kind: Kind | None,
     max_bytes: int,
@@ -164,10 +170,10 @@ def _read_header(
     return shape, dtype.newbyteorder("=")
 
 
-def _read_values(f: BinaryIO, path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def _read_values(f: io.BufferedIOBase, path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Exactly the values the header promised (``f`` is just past the header), then nothing more."""
     values = np.empty(math.prod(shape), dtype=dtype)
-    found = _read_into(f, memoryview(values).cast("B"))
+    found = _read_into(f, values.data.cast("B"))
     if found < values.nbytes:
         _size_mismatch(path, shape, values.nbytes, found)
     extra = len(f.read(_EXTRA_SHOWN + 1))
@@ -183,7 +189,7 @@ def _read_values(f: BinaryIO, path: Path, shape: tuple[int, ...], dtype: np.dtyp
     return values.reshape(shape)
 
 
-def _read_into(f: BinaryIO, buffer: memoryview) -> int:
+def _read_into(f: io.BufferedIOBase, buffer: memoryview) -> int:
     """Fill ``buffer`` from ``f``; returns how many bytes arrived (fewer only at the end of the data)."""
     done = 0
     while done < len(buffer):

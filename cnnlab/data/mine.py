@@ -34,6 +34,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -49,11 +50,10 @@ from cnnlab.data.files import open_regular, os_problem
 from cnnlab.data.idx import decode_idx, encode_idx
 from cnnlab.data.images import prepare_image
 
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
+if sys.platform == "win32":  # pragma: no cover - Windows
     import msvcrt
+else:
+    import fcntl
 
 MINE_ENV_VAR = "CNNLAB_MINE_DIR"
 IMAGES_FILE = "images-idx3-ubyte"
@@ -624,7 +624,7 @@ def prepare_sample(image: np.ndarray, name: str = "the picture", *, keep_framing
 def check_strokes(strokes: Iterable[Stroke | Mapping[str, Any]]) -> tuple[Stroke, ...]:
     """Strokes as kept: widths in (0, 280], points float64 (P, 2) clipped to the canvas and rounded to
     0.01 px. ``DataError`` for non-finite numbers, a wrong shape or more than the budgets allow."""
-    out = []
+    out: list[Stroke] = []
     total = 0
     for stroke in strokes:
         if len(out) >= MAX_STROKES:
@@ -649,7 +649,7 @@ def check_strokes(strokes: Iterable[Stroke | Mapping[str, Any]]) -> tuple[Stroke
             raise DataError(f"a sample's strokes may hold at most {MAX_POINTS:,} points")
         if not (math.isfinite(width) and 0.0 < width <= CANVAS) or not np.isfinite(pts).all():
             raise DataError(f"a stroke's width must be in (0, {CANVAS}] and its points finite")
-        pts = np.round(np.clip(pts, 0.0, CANVAS), 2)
+        pts = np.clip(pts, 0.0, CANVAS).round(2)
         pts.setflags(write=False)
         out.append(Stroke(round(width, 2), pts))
     return tuple(out)
@@ -833,10 +833,10 @@ class _InFlight(Exception):
 
 def _try_lock(fd: int, path: Path) -> bool:
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        else:  # pragma: no cover - Windows
+        if sys.platform == "win32":  # pragma: no cover - Windows
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
     except OSError as exc:
         if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):

@@ -122,7 +122,8 @@ def save_checkpoint(path, network: Network, optimizer=None, metadata: dict | Non
     except (TypeError, ValueError) as exc:
         raise ValueError(f"checkpoint metadata must be plain JSON data: {exc}") from None
     arrays[_META] = np.frombuffer(meta_bytes, dtype=np.uint8)
-    return write_atomic(path, lambda handle: np.savez(handle, **arrays))
+    # numpy's stub lets **kwds stand for its allow_pickle: bool, so any dict of arrays is refused
+    return write_atomic(path, lambda handle: np.savez(handle, **arrays))  # type: ignore[arg-type]
 
 
 # -- writing files atomically ---------------------------------------------------------------------------
@@ -175,7 +176,7 @@ def _file_in_the_way(path: Path) -> Path | None:
     return None
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write(handle)`` on a temporary file beside ``path``, then rename it over ``path``.
 
     A crash, a kill or a full disk never leaves half a file where a good one was. The file gets the
@@ -217,7 +218,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """
     path = Path(path)
     prefix = f".{path.name}."
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(path.parent))
     except OSError:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.engine.layers import AvgPool2D, Conv2D, MaxPool2D
+from cnnlab.engine.layers.activations import Activation
 from cnnlab.engine.layers.base import Layer
 from cnnlab.engine.layers.conv import (
     augmented_weights,
@@ -51,12 +52,12 @@ class FusedConvPool:
     Batch-last shapes: x (C, H, W, N) -> (F, PH, PW, N), exactly what the three layers would give.
     """
 
-    def __init__(self, conv: Conv2D, act: Layer | None, pool: MaxPool2D | AvgPool2D) -> None:
+    def __init__(self, conv: Conv2D, act: Activation | None, pool: MaxPool2D | AvgPool2D) -> None:
         self.conv, self.act, self.pool = conv, act, pool
         self.layers = [layer for layer in (conv, act, pool) if layer is not None]
         self.is_max = isinstance(pool, MaxPool2D)
         self._scratch = Scratch()
-        self._cache: tuple | None = None
+        self._cache: tuple = ()  # what forward left for backward
 
     @property
     def need_input_grad(self) -> bool:
@@ -129,11 +130,15 @@ def plan_stages(layers: list[Layer]) -> list:
         if isinstance(layer, Conv2D):
             nxt = layers[i + 1] if i + 1 < len(layers) else None
             after = layers[i + 2] if i + 2 < len(layers) else None
-            if nxt is not None and can_fuse(layer, None, nxt):
+            if isinstance(nxt, (MaxPool2D, AvgPool2D)) and can_fuse(layer, None, nxt):
                 stages.append(FusedConvPool(layer, None, nxt))
                 i += 2
                 continue
-            if after is not None and hasattr(nxt, "monotone") and can_fuse(layer, nxt, after):
+            if (
+                isinstance(nxt, Activation)
+                and isinstance(after, (MaxPool2D, AvgPool2D))
+                and can_fuse(layer, nxt, after)
+            ):
                 stages.append(FusedConvPool(layer, nxt, after))
                 i += 3
                 continue

@@ -27,7 +27,7 @@ class Network:
         names = [layer.name for layer in self.layers]
         if len(set(names)) != len(names):
             raise ValueError(f"layer names must be unique, got {names}")
-        self._input_grad = None
+        self._input_grad: bool | None = None
         self._set_input_grad(False)
 
     # -- the training path -------------------------------------------------------------------------
@@ -94,7 +94,9 @@ class Network:
         seed = np.zeros_like(logits)
         seed[np.arange(len(logits)), np.broadcast_to(np.asarray(target), (len(logits),))] = 1.0
         try:
-            return self.backward(seed, input_grad=True)
+            grad = self.backward(seed, input_grad=True)
+            assert grad is not None, "input_grad=True makes every stage pass its gradient on"
+            return grad
         finally:
             self._set_input_grad(False)
 

@@ -23,6 +23,7 @@ def _weights_only(name: str, param: np.ndarray) -> bool:
 
 class Optimizer:
     kind = "optimizer"
+    momentum: float  # every optimizer has one: SGD's own, Adam's first-moment decay (a property)
 
     def __init__(self, network, lr: float, weight_decay: float = 0.0) -> None:
         self.network = network

@@ -21,6 +21,7 @@ module only walks the layers and applies those declarations.
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import os
@@ -110,7 +111,7 @@ class LayerInfo:
     params: int
 
     @property
-    def layer_type(self) -> type[Layer]:
+    def layer_type(self) -> builtins.type[Layer]:  # the field ``type`` shadows the builtin here
         return LAYER_TYPES[self.type]
 
     def params_formula(self) -> str:
@@ -258,14 +259,15 @@ def _check_input_shape(shape: Any) -> tuple[int, int, int]:
     if not isinstance(shape, (list, tuple)) or len(shape) != 3:
         raise SpecError(f"input_shape must be [channels, height, width], got {short(shape)}")
     try:
-        return tuple(whole(v, 1, MAX_INPUT_SIDE) for v in shape)
+        c, h, w = (whole(v, 1, MAX_INPUT_SIDE) for v in shape)
+        return c, h, w
     except ValueError as exc:
         raise SpecError(f"input_shape {short(list(shape))}: every size {exc}") from None
 
 
 def _clean_settings(index: int, layer: dict[str, Any]) -> tuple[type[Layer], dict[str, Any], str | None]:
     kind = layer.get("type")
-    cls = LAYER_TYPES.get(kind)
+    cls = LAYER_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         known = ", ".join(LAYER_TYPES)
         raise SpecError(f"unknown layer type {short(kind)}; the known types are {known}", index, kind)

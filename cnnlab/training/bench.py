@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -159,7 +160,7 @@ def measure(
     nets: list[str], batches: list[int], seconds: float, torch: bool = False
 ) -> tuple[list[Measurement], dict]:
     use_torch = torch and _torch_available()
-    env = {
+    env: dict[str, Any] = {
         "python": platform.python_version(),
         "numpy": np.__version__,
         "machine": platform.machine(),

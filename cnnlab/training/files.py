@@ -69,7 +69,8 @@ def write_json(path: str | Path, data: Any, *, one_line_values: bool = False) ->
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     """Arrays as an uncompressed ``.npz`` (read back with ``allow_pickle=False``), written atomically."""
     plain = {name: np.asarray(value) for name, value in arrays.items()}
-    return write_atomic(path, lambda handle: np.savez(handle, **plain))
+    # numpy's stub lets **kwds stand for its allow_pickle: bool, so any dict of arrays is refused
+    return write_atomic(path, lambda handle: np.savez(handle, **plain))  # type: ignore[arg-type]
 
 
 def append_lines(path: str | Path, lines: list[str]) -> None:

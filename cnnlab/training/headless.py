@@ -187,7 +187,9 @@ def checkpoint_dataset(checkpoint: Checkpoint) -> str:
     """The dataset a checkpoint was trained on (``mnist`` when it does not say); ``ConfigError`` when
     what it says is not a dataset's name."""
     meta = checkpoint.metadata
-    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        config = {}
     name = meta.get("dataset") or config.get("dataset") or "mnist"
     try:
         return checks.text(name, "dataset", 64)

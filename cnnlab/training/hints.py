@@ -132,7 +132,7 @@ def not_learning(snapshot: Snapshot) -> Hint | None:
     if not (near or flat):
         return None
     what = []
-    if near:
+    if near and accuracy is not None:
         guessing = _pct(chance(snapshot))
         what.append(f"{measured} accuracy is {_pct(accuracy)}, about what guessing gives ({guessing})")
     if flat:

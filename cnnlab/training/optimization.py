@@ -39,6 +39,7 @@ class LearningRate:
 
     def __init__(self, config: TrainConfig, n_train: int) -> None:
         total = config.epochs * n_train
+        self.schedule: Constant | StepDecay | Cosine
         if config.schedule == "cosine":
             self.schedule = Cosine(total_steps=total)
         elif config.schedule == "step":

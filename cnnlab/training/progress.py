@@ -8,8 +8,10 @@ belonging to that same step.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +36,7 @@ class Progress:
     epoch: int = 0  # 0-based epoch the next step belongs to
     pos: int = 0  # position in the current epoch's order
     order: np.ndarray | None = None
-    order_state: dict | None = None  # data rng state the current epoch's order was drawn from
+    order_state: Mapping[str, Any] | None = None  # data rng state the current epoch's order was drawn from
     epoch_step: int = 0  # steps taken in the current epoch
     images_seen: int = 0
     epoch_loss_sum: float = 0.0
@@ -53,6 +55,12 @@ class Progress:
     @property
     def in_epoch(self) -> bool:
         return self.order is not None
+
+    def epoch_order(self) -> np.ndarray:
+        """The current epoch's image order; only while an epoch is under way."""
+        if self.order is None:
+            raise RuntimeError("no epoch is under way: there is no image order")
+        return self.order
 
     def copy(self) -> Progress:
         # The order array is never written in place, so sharing it is safe.
@@ -128,7 +136,7 @@ class RunHistory:
 
     def record_norms(self, step: int, stats: tuple[LayerStats, ...]) -> None:
         """Norms at ``step`` (once per step: a second snapshot of the same step adds nothing)."""
-        if self._weight_norms is None or self.norm_steps.last("step") == step:
+        if self._weight_norms is None or self._grad_norms is None or self.norm_steps.last("step") == step:
             return
         self.norm_steps.append(step=step)
         self._weight_norms.append(**{s.name: s.weight_norm for s in stats})

@@ -7,8 +7,9 @@ whole: weights, optimizer state, step count, curves and the next batch drawn all
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,8 +26,8 @@ class GoodPoint:
     optimizer_state: dict[str, np.ndarray]
     progress: Progress
     history_sizes: tuple[int, ...]
-    data_rng: dict
-    model_rng: dict
+    data_rng: Mapping[str, Any]  # a bit generator's state
+    model_rng: Mapping[str, Any]
 
     @classmethod
     def capture(cls, session: TrainingSession, snapshot: Snapshot) -> GoodPoint:

@@ -10,6 +10,7 @@ refused with one ``ResumeError`` line naming the file and the field, never half-
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -216,7 +217,7 @@ def _rng_state(value: Any, what: str) -> dict:
     if state.get("bit_generator") != "PCG64":
         raise ConfigError(f"{what} is not the state of a PCG64 random generator")
     inner = checks.mapping(state.get("state"), f"{what}.state")
-    clean = {
+    clean: dict[str, Any] = {
         "bit_generator": "PCG64",
         "state": {
             "state": checks.whole(inner.get("state"), f"{what}.state.state", 0, _U128),
@@ -225,8 +226,11 @@ def _rng_state(value: Any, what: str) -> dict:
         "has_uint32": checks.whole(state.get("has_uint32"), f"{what}.has_uint32", 0, 1),
         "uinteger": checks.whole(state.get("uinteger"), f"{what}.uinteger", 0, 2**32 - 1),
     }
+    # Typed as any bit generator: its state setter takes a mapping and checks it (PCG64's stub wants
+    # its TypedDict, which a checked dict cannot be).
+    probe: np.random.BitGenerator = np.random.PCG64()
     try:
-        np.random.PCG64().state = clean
+        probe.state = clean
     except (TypeError, ValueError, OverflowError, KeyError) as exc:
         raise ConfigError(f"{what} is not a usable random state ({checks.shown(str(exc), 60)})") from None
     return clean
@@ -349,6 +353,6 @@ def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _jsonable_state(state: dict | None) -> dict | None:
+def _jsonable_state(state: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """NumPy bit-generator states hold Python ints and dicts only, so JSON keeps them exactly."""
     return None if state is None else {k: (dict(v) if isinstance(v, dict) else v) for k, v in state.items()}

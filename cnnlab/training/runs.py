@@ -370,7 +370,7 @@ class RunStore:
     def list(self) -> list[RunInfo]:
         """Every readable run, newest first (folders without a readable run.json are left out), each
         ``auto_name`` made from what sets it apart from the others listed."""
-        runs = []
+        runs: list[RunInfo] = []
         if not self.root.is_dir():
             return runs
         for folder in self.root.iterdir():
@@ -410,9 +410,10 @@ class RunStore:
                         curves[key] = array
             except Exception as exc:  # damaged file: say which, never crash a listing view
                 raise RunError(f"run {run_id}: {CURVES_FILE} cannot be read ({exc})") from None
-            for new, old in _CURVE_ALIASES:
-                if new in curves or old in curves:
-                    curves.setdefault(new, curves.get(old))
+            for new, old in _CURVE_ALIASES:  # whichever name is there stands for the other as well
+                if old in curves:
+                    curves.setdefault(new, curves[old])
+                if new in curves:
                     curves.setdefault(old, curves[new])
         return RunRecord(info, tuple(metrics), curves)
 
@@ -627,6 +628,13 @@ class RunRecorder:
         return RunInfo.from_dict(self._data, self.path) if self.path is not None else None
 
     # -- inside -------------------------------------------------------------------------------------
+    @property
+    def _folder(self) -> Path:
+        """The run's folder: what follows runs only once ``_begin`` has made it."""
+        if self.path is None:
+            raise RuntimeError("the run has no folder yet")
+        return self.path
+
     def _guard(self, action, *args) -> None:
         try:
             action(*args)
@@ -701,10 +709,10 @@ class RunRecorder:
             lines.append({"kind": "epoch", **_epoch_dict(h, i), "elapsed": snapshot.elapsed})
         self._epochs_written = len(h.epoch_steps)
         if lines:
-            append_lines(self.path / METRICS_FILE, [json.dumps(jsonable(line)) for line in lines])
+            append_lines(self._folder / METRICS_FILE, [json.dumps(jsonable(line)) for line in lines])
         self._dirty = True
         if event in (Event.EPOCH_END, *FINAL_EVENTS):
-            _write_curves(self.path / CURVES_FILE, h)
+            _write_curves(self._folder / CURVES_FILE, h)
         if event in FINAL_EVENTS:
             self._data.update(status=event, message=snapshot.message)
             if self.save_network:
@@ -733,17 +741,18 @@ class RunRecorder:
             changes=[change.to_dict() for change in h.changes],
             epochs=[_epoch_dict(h, i) for i in range(len(h.epoch_steps))],
         )
-        if snapshot.per_class_accuracy is not None and snapshot.event != Event.STEP:
+        if snapshot.event != Event.STEP and snapshot.per_class_accuracy is not None:
+            assert snapshot.confusion is not None  # a snapshot has both or neither
             self._data["per_class_accuracy"] = snapshot.per_class_accuracy.tolist()
             self._data["confusion"] = snapshot.confusion.tolist()
 
     def _save_network(self, snapshot: Snapshot) -> None:
-        path = self.path / CHECKPOINT_FILE
+        path = self._folder / CHECKPOINT_FILE
         if self.session is not None:
             self.session.save_checkpoint(path)
             return
         network = network_from_state(snapshot.spec, snapshot.weights)
-        meta = {
+        meta: dict[str, Any] = {
             "run_id": snapshot.run_id,
             "class_names": list(snapshot.class_names),
             "dataset": snapshot.dataset,
@@ -754,7 +763,7 @@ class RunRecorder:
 
     def _write_info(self) -> None:
         self._data["updated"] = datetime.now(UTC).replace(microsecond=0).isoformat()
-        write_json(self.path / RUN_FILE, self._data)
+        write_json(self._folder / RUN_FILE, self._data)
         self._dirty = False
         self._written_at = self._clock()
 

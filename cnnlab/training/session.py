@@ -257,7 +257,7 @@ class TrainingSession:
         while self.progress.epoch < cfg.epochs:
             if self.progress.order is None:
                 self._start_epoch()
-            while self.progress.pos < len(self.progress.order):
+            while self.progress.pos < len(self.progress.epoch_order()):
                 gate = self.steering.gate(False, self._on_live_change)
                 if gate is Gate.PAUSED:
                     self.clock.pause()
@@ -309,7 +309,7 @@ class TrainingSession:
         and whether the weights were already changed (then the last good point must come back)."""
         p, live = self.progress, self.steering.settings
         started = self.clock.step_started()
-        idx = p.order[p.pos : p.pos + int(live["batch_size"])]
+        idx = p.epoch_order()[p.pos : p.pos + int(live["batch_size"])]
         draws = self.data_rng.bit_generator.state, self.model_rng.bit_generator.state
         rows = self._train_index[idx]
         x = to_float_nchw(self._train_images[rows])
@@ -451,7 +451,7 @@ class TrainingSession:
                 self, Event.DIVERGED, stats, message=f"{what}: training cannot start.", running=False
             )
         weights = grads = None
-        if rollback:
+        if rollback and good is not None:  # (rollback without a good point returned above)
             good.restore(self)
             weights, grads = good.snapshot.weights, good.snapshot.grads
         else:

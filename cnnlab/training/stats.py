@@ -181,15 +181,13 @@ class LayerStatsMaker:
         instead of the network's (a restored state's); an empty mapping means none are known.
         """
         stats = []
-        for name, param, grad in network.named_parameters():
-            if grads is not None:
-                grad = grads.get(name)
-            has_grad = trained and grad is not None
+        for name, param, own in network.named_parameters():
+            grad = (own if grads is None else grads.get(name)) if trained else None
             wn = norm(param)
-            gn = norm(grad) if has_grad else 0.0
+            gn = norm(grad) if grad is not None else 0.0
             hists = self._hists.get(name)
             if full or hists is None:
-                hists = (histogram(param, wn), histogram(grad, gn) if has_grad else empty_histogram())
+                hists = (histogram(param, wn), histogram(grad, gn) if grad is not None else empty_histogram())
                 self._hists[name] = hists
             stats.append(LayerStats(name, wn, gn, *hists))
         if full:
@@ -234,8 +232,9 @@ def activation_stats(network: Network, probe: np.ndarray) -> tuple[ActivationSta
         for layer in kinds:
             active = outputs[layer.name] > 0  # (N, C, H, W) or (N, F): batch first
             # A unit is a channel (all its positions) or a feature: alive if it fires anywhere in the batch.
-            fired = active.any(axis=tuple(i for i in range(active.ndim) if i != 1))
-            alive[layer.name] = fired | alive.get(layer.name, False)
+            fired = np.asarray(active.any(axis=tuple(i for i in range(active.ndim) if i != 1)))
+            before = alive.get(layer.name)
+            alive[layer.name] = fired if before is None else fired | before
             zeros[layer.name] = zeros.get(layer.name, 0) + int(active.size - np.count_nonzero(active))
             total[layer.name] = total.get(layer.name, 0) + int(active.size)
     return tuple(

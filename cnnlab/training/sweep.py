@@ -440,6 +440,8 @@ def _run_point(
         if recorder is not None:
             recorder.failed(str(exc) or type(exc).__name__)
         raise
+    if last is None:  # run() ends every run, even a stopped one, with a final snapshot
+        raise RuntimeError(f"sweep point {point.label}: the run yielded no snapshot")
     h = last.history
     train = last.train_accuracy
     if train is None and len(h.epoch_steps):

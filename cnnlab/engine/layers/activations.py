@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from cnnlab.engine.layers.base import Layer
 
 
@@ -34,6 +36,10 @@ class Activation(Layer):
 
     def backward(self, dout):
         return self.backward_bl(dout)
+
+    def backward_bl(self, dout: np.ndarray) -> np.ndarray:
+        """An activation always passes its gradient on (never None, unlike a layer with weights)."""
+        raise NotImplementedError
 
 
 class SlopedActivation(Activation):

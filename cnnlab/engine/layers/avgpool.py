@@ -18,12 +18,17 @@ class AvgPool2D(Pool2D):
     choice_label = "average"
     description = "Averages each window, shrinking the maps."
     rule = "the mean of the window"
-    pool = staticmethod(np.mean)
+
+    @staticmethod
+    def pool(window: np.ndarray) -> float:
+        return float(np.mean(window))
 
     def forward_bl(self, x, training):
-        out = None
-        for _, rows, cols in self._windows(x.shape[1], x.shape[2]):
-            out = x[:, rows, cols].copy() if out is None else np.add(out, x[:, rows, cols], out=out)
+        windows = self._windows(x.shape[1], x.shape[2])
+        _, rows, cols = next(windows)
+        out = x[:, rows, cols].copy()
+        for _, rows, cols in windows:
+            out += x[:, rows, cols]
         out *= 1.0 / (self.kernel[0] * self.kernel[1])
         self._cache = x.shape
         return out

@@ -70,7 +70,7 @@ class BatchNorm(ParamLayer):
             "running_mean": np.zeros(channels, dtype=dtype),
             "running_var": np.ones(channels, dtype=dtype),
         }
-        self._cache: tuple | None = None
+        self._cache: tuple = ()  # what forward left for backward
 
     def config(self):
         return {"momentum": self.momentum, "eps": self.eps}

@@ -169,7 +169,7 @@ class Conv2D(ParamLayer):
         weights = initialise(init, (filters, in_channels, kh, kw), fan_in, fan_out, rng, dtype)
         self._set_params(W=weights, b=np.zeros(filters, dtype=dtype))
         self._scratch = Scratch()
-        self._cache: tuple | None = None
+        self._cache: tuple = ()  # what forward left for backward
         self._geometry: dict[tuple[int, int], tuple] = {}
 
     def config(self):

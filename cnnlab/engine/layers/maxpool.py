@@ -19,15 +19,17 @@ class MaxPool2D(Pool2D):
     choice_label = "max"
     description = "Keeps the strongest response in each window, shrinking the maps."
     rule = "the largest value in the window"
-    pool = staticmethod(np.max)
+
+    @staticmethod
+    def pool(window: np.ndarray) -> float:
+        return float(np.max(window))
 
     def forward_bl(self, x, training):
-        out = None
-        for _, rows, cols in self._windows(x.shape[1], x.shape[2]):
-            if out is None:
-                out = x[:, rows, cols].copy()
-            else:
-                np.maximum(out, x[:, rows, cols], out=out)
+        windows = self._windows(x.shape[1], x.shape[2])
+        _, rows, cols = next(windows)
+        out = x[:, rows, cols].copy()
+        for _, rows, cols in windows:
+            np.maximum(out, x[:, rows, cols], out=out)
         self._cache = (x, out)
         return out
 

@@ -21,16 +21,16 @@ from cnnlab.engine.layers.settings import Size, Whole
 def route_max(
     grad: np.ndarray,
     top: np.ndarray,
-    candidates: Sequence[np.ndarray],
-    outs: Sequence[np.ndarray] | None = None,
+    candidates: Sequence[np.ndarray] | np.ndarray,
+    outs: Sequence[np.ndarray] | np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """A max pool's backward step: for each window offset in order, the part of ``grad`` that goes to
     the candidate values (that offset's element of every window) equal to the window's max ``top``.
 
     The gradient still unrouted is cleared where an earlier offset already took it, so ties send it
     only once, to the first maximal element in window order (as PyTorch). Returns one array per
-    candidate (``outs[k]`` if given, written in place). np.copyto(..., where=) would be simpler and was
-    10x slower here.
+    candidate (``outs[k]`` if given, written in place); an array stands for the sequence along its
+    first axis. np.copyto(..., where=) would be simpler and was 10x slower here.
     """
     remaining = np.array(grad, copy=True)
     routed = []
@@ -95,7 +95,7 @@ class Pool2D(Layer):
         super().__init__()
         self.kernel = pair(kernel)
         self.stride = int(stride) if stride is not None else self.kernel[0]
-        self._cache: tuple | None = None
+        self._cache: tuple = ()  # what forward left for backward
 
     def config(self):
         return {"kernel": list(self.kernel), "stride": self.stride}
