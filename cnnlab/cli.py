@@ -15,8 +15,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import TYPE_CHECKING
 
 from cnnlab import __version__
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 70  # a bug in cnnlab: said in one line too, the traceback only with --debug
@@ -636,7 +640,6 @@ def _run_train(args: argparse.Namespace) -> int:
 
     from cnnlab.engine import load_checkpoint
     from cnnlab.training import RunRecorder, RunStore, TrainingSession, headless
-    from cnnlab.training.files import WriteError, write_json
 
     budget = _budget(args)
     resume = load_checkpoint(args.resume, budget) if args.resume else None
@@ -696,10 +699,31 @@ def _run_train(args: argparse.Namespace) -> int:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 
-    # The last snapshot holds the full test figures only when the run ended at an epoch's end.
+    evaluation = _final_evaluation(last, session, dataset)
+    print(last.message)
+    _print_evaluation(evaluation)
+
+    code = 1 if last.event == "diverged" else 130 if interrupted else 0
+    if "checkpoint_error" in last.extra:
+        print(f"cnnlab: error: {last.extra['checkpoint_error']}", file=sys.stderr)
+        code = code or 1
+    record = _annotate_record(recorder, evaluation)
+    if out is not None:
+        failed = _write_metrics(out, last, evaluation, record)
+        code = code or failed
+    if record is not None:
+        print(f"Run recorded in {record}")
+    return code
+
+
+def _final_evaluation(last, session, dataset):
+    """The run's test figures: the last snapshot's when the run finished at an epoch's end (they cover
+    the whole test set then), else a test of the network as it is now (stopped or diverged)."""
+    from cnnlab.training import headless
+
     tested = last.confusion is not None and int(last.confusion.sum()) == len(dataset.test_images)
     if last.event == "finished" and last.test_accuracy is not None and tested:
-        evaluation = headless.Evaluation(
+        return headless.Evaluation(
             accuracy=last.test_accuracy,
             loss=float(last.history.test_loss[-1]) if len(last.history.epoch_steps) else float("nan"),
             per_class_accuracy=last.per_class_accuracy,
@@ -707,43 +731,38 @@ def _run_train(args: argparse.Namespace) -> int:
             class_names=last.class_names,
             count=len(dataset.test_images),
         )
-    else:  # stopped or diverged in the middle of an epoch: test the network as it is now
-        evaluation = headless.evaluate(session.network, dataset)
-    print(last.message)
-    _print_evaluation(evaluation)
+    return headless.evaluate(session.network, dataset)
 
-    code = 0
-    if last.event == "diverged":
-        code = 1
-    elif interrupted:
-        code = 130
-    if "checkpoint_error" in last.extra:
-        print(f"cnnlab: error: {last.extra['checkpoint_error']}", file=sys.stderr)
-        code = code or 1
-    record = None
-    if recorder is not None:
-        recorder.annotate(
-            test_accuracy=evaluation.accuracy,
-            per_class_accuracy=evaluation.per_class_accuracy,
-            confusion=evaluation.confusion,
-        )
-        if recorder.error:
-            print(f"cnnlab: warning: {recorder.error}", file=sys.stderr)
-        elif recorder.path is not None:
-            record = str(recorder.path)
-    if out is not None:
-        report = headless.metrics_report(last, evaluation, run_record=record)
-        try:
-            write_json(out / "metrics.json", report, one_line_values=True)
-        except WriteError as exc:  # the run's figures were printed above: nothing else is lost
-            print(f"cnnlab: error: {exc}", file=sys.stderr)
-            code = code or 1
-        else:
-            saved = "checkpoint.npz and metrics.json" if "checkpoint" in last.extra else "metrics.json"
-            print(f"Saved {saved} in {out}")
-    if record is not None:
-        print(f"Run recorded in {record}")
-    return code
+
+def _annotate_record(recorder, evaluation) -> str | None:
+    """The final test figures into the run's record; the record's folder, if it was written."""
+    if recorder is None:
+        return None
+    recorder.annotate(
+        test_accuracy=evaluation.accuracy,
+        per_class_accuracy=evaluation.per_class_accuracy,
+        confusion=evaluation.confusion,
+    )
+    if recorder.error:
+        print(f"cnnlab: warning: {recorder.error}", file=sys.stderr)
+        return None
+    return str(recorder.path) if recorder.path is not None else None
+
+
+def _write_metrics(out: Path, last, evaluation, record: str | None) -> int:
+    """``metrics.json`` in ``out``; the exit code a failed write adds (1), else 0."""
+    from cnnlab.training import headless
+    from cnnlab.training.files import WriteError, write_json
+
+    report = headless.metrics_report(last, evaluation, run_record=record)
+    try:
+        write_json(out / "metrics.json", report, one_line_values=True)
+    except WriteError as exc:  # the run's figures were printed above: nothing else is lost
+        print(f"cnnlab: error: {exc}", file=sys.stderr)
+        return 1
+    saved = "checkpoint.npz and metrics.json" if "checkpoint" in last.extra else "metrics.json"
+    print(f"Saved {saved} in {out}")
+    return 0
 
 
 def _image_counts(train: int, validation: int, test: int) -> str:

@@ -46,7 +46,7 @@ ISSUE_CASES = [
 ONE_THAT_TRAINS = _spec([1, 28, 28], [{"type": "conv2d", "filters": 2}, {"type": "relu"}, *_HEAD])
 
 
-def main(limit: int, mode: str) -> None:
+def main(limit: int, mode: str) -> None:  # noqa: C901
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     import numpy as np

@@ -90,7 +90,27 @@ def read_settings(settings: QSettings, budget_check=None, workspaces: tuple[str,
         out.theme = theme
     elif theme is not None:
         out.notes.append(f"theme {theme!r}")
+    _read_config(settings, budget_check, out)
+    name = _text(settings, "data/name")
+    if name in DATASETS:
+        out.dataset = name
+    elif name:
+        out.notes.append(f"dataset {name[:40]!r}")
+    folder = _text(settings, "data/dir")
+    out.data_dir = folder or None
+    _read_window(settings, workspaces, out)
+    shown = settings.value("lesson/shown")
+    if shown is not None:
+        out.lesson_shown = str(shown).lower() in ("true", "1")
+    try:
+        out.lesson_step = max(0, min(int(settings.value("lesson/step", 0)), 1000))
+    except (TypeError, ValueError):
+        out.lesson_step = 0
+    return out
 
+
+def _read_config(settings: QSettings, budget_check, out: Remembered) -> None:
+    """The remembered training settings into ``out``, or a note saying why they were dropped."""
     text = _text(settings, "train/config")
     if text:
         try:
@@ -106,14 +126,9 @@ def read_settings(settings: QSettings, budget_check=None, workspaces: tuple[str,
     elif settings.value("train/config") is not None:
         out.notes.append("the training settings (not text)")
 
-    name = _text(settings, "data/name")
-    if name in DATASETS:
-        out.dataset = name
-    elif name:
-        out.notes.append(f"dataset {name[:40]!r}")
-    folder = _text(settings, "data/dir")
-    out.data_dir = folder or None
 
+def _read_window(settings: QSettings, workspaces: tuple[str, ...], out: Remembered) -> None:
+    """The window's remembered geometry, layout and workspace into ``out`` (what cannot work is left out)."""
     geometry = settings.value("window/geometry")
     if isinstance(geometry, QByteArray) and not geometry.isEmpty():
         out.geometry = geometry
@@ -128,14 +143,6 @@ def read_settings(settings: QSettings, budget_check=None, workspaces: tuple[str,
     workspace = _text(settings, "window/workspace")
     if workspace in workspaces:
         out.workspace = workspace
-    shown = settings.value("lesson/shown")
-    if shown is not None:
-        out.lesson_shown = str(shown).lower() in ("true", "1")
-    try:
-        out.lesson_step = max(0, min(int(settings.value("lesson/step", 0)), 1000))
-    except (TypeError, ValueError):
-        out.lesson_step = 0
-    return out
 
 
 def describe_notes(notes: list[str]) -> str:

@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:  # noqa: C901
     limit, examples, data_dir, work = int(argv[0]), int(argv[1]), argv[2], Path(argv[3])
     bases = [Path(p) for p in argv[4:]]
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
