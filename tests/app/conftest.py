@@ -32,15 +32,22 @@ def gui_threads(qapp):
     # the app (runtime.tune_for_gui), collections happen in the GUI thread only: after every test.
     was_enabled = gc.isenabled()
     gc.disable()
-    # As run_app does: what exists before the first app test (modules, classes, session fixtures) is
-    # frozen out of the sweeps, so each test's collection and leak check walk only what tests made.
-    gc.collect()
-    gc.freeze()
     yield runtime
-    gc.unfreeze()
     if was_enabled:
         gc.enable()
     runtime.restore()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def frozen_before_the_module(gui_threads):
+    """As run_app does at start-up: what exists before a module's first test (modules, classes, session
+    fixtures) is frozen out of the sweeps, so each test's collection and leak check walk only what the
+    module made. Per module rather than once, because the responsiveness test's own runtime unfreezes
+    everything when it ends."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")

@@ -134,6 +134,7 @@ def low_contrast_plots(window) -> list[str]:
     return problems
 
 
+@pytest.mark.slow  # renders every workspace: 5-8 s a theme
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_every_text_in_every_workspace_is_readable(qtbot, lab, theme):
     lab.state.set_theme(theme)

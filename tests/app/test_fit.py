@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # a fresh process per screen size, visiting every workspace: about 4 s each
 @pytest.mark.parametrize("size", ["1280x800", "1366x768", "1920x1080"])
 def test_every_workspace_and_view_fits_the_screen_and_the_window_never_grows(size):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -156,6 +156,7 @@ def test_a_spec_that_does_not_fit_the_data_is_refused_with_its_reason(qtbot, lab
     assert lab.controller.active_threads() == 0
 
 
+@pytest.mark.slow  # fifty runs started and stopped
 def test_starting_and_stopping_fifty_times_leaves_no_thread_running(qtbot, lab):
     for i in range(50):
         assert lab.start_training(), lab.last_error

@@ -20,6 +20,7 @@ def digits():
     return load_dataset("synthetic", synthetic_size=(6000, 1000), seed=1)
 
 
+@pytest.mark.slow  # trains and draws for 4 s
 def test_the_window_keeps_up_with_training_and_drawing_at_once(
     request, qtbot, lab_settings, restore_app_look, digits
 ):

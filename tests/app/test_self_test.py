@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 
+@pytest.mark.slow  # the whole program in a fresh process: trains, saves, draws
 def test_self_test_passes_offscreen_on_synthetic_digits(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("CNNLAB_DATA_DIR", "DISPLAY", "WAYLAND_DISPLAY")}
     env["QT_QPA_PLATFORM"] = "offscreen"

@@ -4,6 +4,7 @@ measure and fine-tune on them."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 
 from cnnlab.app.selftest import DIGIT_STROKES, draw_stroke
@@ -33,6 +34,7 @@ def draw_and_keep_by_key(qtbot, lab, count: int) -> list[int]:
     return labels
 
 
+@pytest.mark.slow  # twenty digits drawn with the mouse, and a second window
 def test_twenty_drawn_digits_labelled_by_key_survive_a_restart(
     qtbot, lab_settings, tiny_dataset, restore_app_look
 ):

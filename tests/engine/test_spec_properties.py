@@ -11,6 +11,7 @@ width, and whose backward pass gives a gradient of the same shape as each parame
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -136,6 +137,7 @@ def _check_runs(spec: NetSpec, infos, seed: int) -> None:
         assert np.all(np.isfinite(grad)), name
 
 
+@pytest.mark.slow  # 500 specs built and run: about 4 s
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=specs(), seed=st.integers(0, 2**16))
 def test_every_spec_builds_and_runs_or_is_refused_with_a_reason(data, seed):

@@ -323,6 +323,7 @@ def test_overfits_a_tiny_batch(tiny):
 
 
 @pytest.mark.realdata
+@pytest.mark.slow  # loads MNIST and trains a few hundred steps
 def test_a_few_hundred_steps_of_the_seed_net_on_real_mnist(mnist_dir):
     from cnnlab.data import load_dataset
 
