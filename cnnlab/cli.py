@@ -420,7 +420,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(exc: BaseException, limit: int = 500) -> str:
     text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    # The middle goes (long paths, most often): the start says what is wrong, the end what to do.
+    head = (limit - 5) // 2
+    return f"{text[:head]} ... {text[len(text) - (limit - 5 - head) :]}"
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -141,6 +141,16 @@ def test_missing_data_says_where_it_looked(capsys, tmp_path: Path, monkeypatch):
     )
 
 
+def test_a_long_message_keeps_its_advice(capsys, tmp_path: Path, monkeypatch):
+    # Long folder names fill the message: what is cut is its middle, never the way out at its end.
+    deep = tmp_path / ("a-rather-long-folder-name-" * 8) / ("and-another-one-" * 8) / "nothing"
+    monkeypatch.setattr(datasets, "cache_root", lambda: deep / "cache")
+    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+    code, _, err = run(capsys, "train", "--dataset", "mnist", "--data-dir", str(deep))
+    assert_one_line_error(code, err, "dataset 'mnist' was not found", " ... ", "--dataset synthetic")
+    assert len(err.strip()) <= len("cnnlab: error: ") + 500
+
+
 def test_bad_spec_json(capsys, tmp_path: Path):
     spec = tmp_path / "net.json"
     spec.write_text("{not json")
