@@ -85,6 +85,7 @@ def test_test_results_measure_your_digits(qtbot, lab):
     assert predictions.evaluator.evaluate_now().count == len(lab.state.dataset.test_images)
 
 
+@pytest.mark.slow  # trains, fine-tunes and tests twice: about 3 s
 def test_fine_tuning_shows_before_and_after(qtbot, lab):
     draw_and_keep_by_key(qtbot, lab, 12)
     assert lab.open_pretrained()
