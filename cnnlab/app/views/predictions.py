@@ -31,6 +31,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
@@ -107,7 +108,7 @@ class PredictionsView(QWidget):
         self._detail.setTextFormat(Qt.TextFormat.RichText)
         self._image = ImageGrid(self, tile_px=96)
         self._image.setFixedSize(110, 110)
-        self.bars = ClassBars(self, hide_below=0.0005)
+        self.bars = ClassBars(self, hide_below=0.0005, value_axis=False)
         to_pad = QPushButton("Look inside")
         to_pad.setToolTip("Send this image to the drawing pad and the feature maps")
         to_pad.clicked.connect(
@@ -116,12 +117,22 @@ class PredictionsView(QWidget):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(self._detail)
-        side_layout.addWidget(self._image, 0, Qt.AlignmentFlag.AlignHCenter)
-        side_layout.addWidget(self.bars, 1)
+        # The image beside its bars: stacked under the grid on a laptop screen, the pair stays short.
+        pair = QHBoxLayout()
+        pair.addWidget(self._image, 0, Qt.AlignmentFlag.AlignTop)
+        pair.addWidget(self.bars, 1)
+        side_layout.addLayout(pair, 1)
         side_layout.addWidget(to_pad)
-        side.setMinimumWidth(200)
+        self.bars.setMinimumSize(150, 120)  # ten readable rows
+        side.setMinimumWidth(270)
         self.grid.setMinimumWidth(200)
-        splitter = AdaptiveSplitter(threshold=560)
+
+        def stacked(width: int, height: int) -> list[int]:
+            # Under the grid, the answer gets what it needs to be read and the grid keeps the rest.
+            need = side.minimumSizeHint().height()
+            return [max(height - need, 1), need]
+
+        splitter = AdaptiveSplitter(threshold=560, stacked_sizes=stacked)
         splitter.addWidget(self.grid)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 3)
