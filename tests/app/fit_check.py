@@ -68,7 +68,12 @@ def main(size: str) -> int:
     window.fit_to_screen()
     app.processEvents()
     first = window.size()
-    report = {"screen": window.screen().availableGeometry().getRect(), "visits": [], "scrolling_tabs": [], "squeezed": []}
+    report = {
+        "screen": window.screen().availableGeometry().getRect(),
+        "visits": [],
+        "scrolling_tabs": [],
+        "squeezed": [],
+    }
 
     def visit(name: str) -> None:
         for _ in range(5):
