@@ -105,6 +105,7 @@ class ConfusionView(QWidget):
         matrix_layout.setContentsMargins(0, 0, 0, 0)
         matrix_layout.addWidget(self.plot, 1)
         matrix_layout.addWidget(self.scale)
+
         def stacked(width: int, height: int) -> list[int]:
             # One above the other (a narrow column): the matrix gets all but what the bars need.
             need = self.bars.minimumHeight()

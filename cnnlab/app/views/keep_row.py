@@ -71,9 +71,7 @@ class KeepRow(QWidget):
     def show_state(self, state) -> None:
         """The collection as it is now (a ``MineState``), or None before it has been read."""
         if state is None or not len(state):
-            self.counts.setText(
-                "None kept yet: draw a digit, then press its number."
-            )
+            self.counts.setText("None kept yet: draw a digit, then press its number.")
             self.recent.clear()
             self.recent.hide()  # an empty strip would only take the pad's height on a laptop screen
             self.undo.setEnabled(False)
