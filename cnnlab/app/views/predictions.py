@@ -30,8 +30,8 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
@@ -117,14 +117,15 @@ class PredictionsView(QWidget):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(self._detail)
-        # The image beside its bars: stacked under the grid on a laptop screen, the pair stays short.
-        pair = QHBoxLayout()
-        pair.addWidget(self._image, 0, Qt.AlignmentFlag.AlignTop)
+        # The image beside its bars under the grid (a laptop screen: the pair stays short), above them
+        # beside the grid (the bars get the column's width).
+        pair = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        pair.addWidget(self._image, 0, Qt.AlignmentFlag.AlignHCenter)
         pair.addWidget(self.bars, 1)
         side_layout.addLayout(pair, 1)
         side_layout.addWidget(to_pad)
         self.bars.setMinimumSize(150, 120)  # ten readable rows
-        side.setMinimumWidth(270)
+        side.setMinimumWidth(200)
         self.grid.setMinimumWidth(200)
 
         def stacked(width: int, height: int) -> list[int]:
@@ -138,6 +139,14 @@ class PredictionsView(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([700, 240])
+
+        def turn(wide: bool) -> None:
+            pair.setDirection(QBoxLayout.Direction.TopToBottom if wide else QBoxLayout.Direction.LeftToRight)
+            pair.setAlignment(
+                self._image, Qt.AlignmentFlag.AlignHCenter if wide else Qt.AlignmentFlag.AlignTop
+            )
+
+        splitter.turned.connect(turn)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self._summary)
