@@ -49,6 +49,7 @@ from cnnlab.app.settings import default_settings, describe_notes, read_settings
 from cnnlab.app.state import AppState
 from cnnlab.app.theme import Theme, apply_theme
 from cnnlab.app.views.progress import STATE_WORDS
+from cnnlab.app.views.sweep_panel import setting_title
 from cnnlab.app.widgets.banner import Banner
 from cnnlab.app.widgets.mode_bar import ModeBar
 from cnnlab.app.widgets.view_frame import ViewFrame
@@ -559,7 +560,8 @@ class MainWindow(QMainWindow):
         if panel is not None:
             panel.sweep_started(sweep)
         values = ", ".join(p.label for p in sweep.points)
-        self.statusBar().showMessage(f"Comparing {len(sweep)} runs of {sweep.setting}: {values}", 8000)
+        what = setting_title(sweep.setting)
+        self.statusBar().showMessage(f"Comparing {len(sweep)} runs of {what}: {values}", 8000)
         return True
 
     def _on_sweep_ended(self, sweep, results) -> None:
@@ -570,7 +572,8 @@ class MainWindow(QMainWindow):
         if runs is not None:
             runs.refresh()
             runs.set_checked([r.run_id for r in results if r.run_id])
-        self.statusBar().showMessage(f"The comparison of {sweep.setting} is done: see Compare.", 8000)
+        what = setting_title(sweep.setting)
+        self.statusBar().showMessage(f"The comparison of {what} is done: see Compare.", 8000)
 
     def _begin_run(self, first: str) -> bool:
         dataset = self.state.dataset
