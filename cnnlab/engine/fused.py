@@ -10,8 +10,8 @@ batch), so the convolution output comes out as (F, p*p, cells): for each filter,
 run per position inside the pooling window. Max pooling is then an element-wise maximum of those runs,
 its backward pass a comparison per run, and positions that no pooling window covers (the floored
 border) are never computed. A non-decreasing activation commutes with max (act(max z) == max act(z)),
-so it is applied after pooling, to a quarter of the values. The convolution kernels themselves
-(im2col by one strided copy, col2im on a wide grid) are shared with Conv2D (layers/conv.py).
+so it is applied after pooling, to a quarter of the values. The convolution kernels themselves are
+shared with Conv2D (``layers.conv.ConvPlan``).
 
 The layers keep their own parameters and gradients; this class only borrows them, and the
 layer-by-layer path stays the reference the tests compare it with.
@@ -23,14 +23,8 @@ import numpy as np
 
 from cnnlab.engine.layers import AvgPool2D, Conv2D, MaxPool2D
 from cnnlab.engine.layers.base import Layer
-from cnnlab.engine.layers.conv import (
-    augmented_weights,
-    gather_columns,
-    scattered_input_gradient,
-    store_weight_grads,
-    wide_grid_input_gradient,
-)
-from cnnlab.engine.layers.pool import route_max
+from cnnlab.engine.layers.conv import ConvPlan, augmented_weights, store_weight_grads
+from cnnlab.engine.layers.pool import route_first_max
 from cnnlab.engine.layers.scratch import Scratch
 
 
@@ -56,68 +50,69 @@ class FusedConvPool:
         self.layers = [layer for layer in (conv, act, pool) if layer is not None]
         self.is_max = isinstance(pool, MaxPool2D)
         self._scratch = Scratch()
+        self._plans: dict[tuple[int, ...], ConvPlan] = {}
         self._cache: tuple | None = None
 
     @property
     def need_input_grad(self) -> bool:
         return self.conv.need_input_grad
 
+    def _plan(self, shape: tuple[int, ...]) -> ConvPlan:
+        found = self._plans.get(shape)
+        if found is None:
+            found = self._plans[shape] = ConvPlan(self.conv, shape, self.pool.stride)
+        return found
+
     def forward_bl(self, x: np.ndarray, training: bool) -> np.ndarray:
-        conv = self.conv
-        c, h, w, n = x.shape
-        pads, oh, ow = conv.geometry(h, w)
-        p = self.pool.stride
-        ph, pw = oh // p, ow // p
-        f, kk, cells = conv.filters, p * p, ph * pw * n
-        cols = gather_columns(conv, x, pads, p, ph, pw, self._scratch)
-        w_aug = augmented_weights(conv)
-        z = (w_aug @ cols).reshape(f, kk, cells)
+        plan, scratch = self._plan(x.shape), self._scratch
+        f, kk = self.conv.filters, plan.kk
+        cols = plan.columns_of(x, scratch)
+        w_aug = augmented_weights(self.conv)
+        z = plan.product(w_aug, cols, scratch.get("z", (f, plan.columns), x.dtype))
+        by_offset = z.reshape(f, kk, plan.cells)
         if self.is_max:
-            pooled = z[:, 0].copy()
-            for k in range(1, kk):
-                np.maximum(pooled, z[:, k], out=pooled)
-            pooled = pooled.reshape(f, ph, pw, n)
-            out = pooled if self.act is None else self.act.forward_bl(pooled, training)
+            pooled = scratch.get("pooled", (f, plan.cells), x.dtype)
+            if kk == 1:
+                np.copyto(pooled, by_offset[:, 0])
+            else:
+                np.maximum(by_offset[:, 0], by_offset[:, 1], out=pooled)
+            for k in range(2, kk):
+                np.maximum(pooled, by_offset[:, k], out=pooled)
+            top = pooled.reshape(f, plan.ph, plan.pw, plan.n)
+            # A fresh array leaves the stage: the maxima stay here for the backward pass.
+            out = top.copy() if self.act is None else self.act.forward_bl(top, training)
         else:
-            a = z if self.act is None else self.act.forward_bl(z, training)
-            out = (a.sum(axis=1) * (1.0 / kk)).astype(x.dtype, copy=False).reshape(f, ph, pw, n)
             pooled = None
-        self._cache = (x.shape, cols, w_aug, z, pooled, pads, oh, ow)
+            a = by_offset if self.act is None else self.act.forward_bl(by_offset, training)
+            out = (a.sum(axis=1) * (1.0 / kk)).astype(x.dtype, copy=False)
+            out = out.reshape(f, plan.ph, plan.pw, plan.n)
+        self._cache = (plan, cols, w_aug, z, pooled)
         return out
 
     def backward_bl(self, dout: np.ndarray) -> np.ndarray | None:
         conv = self.conv
-        shape, cols, w_aug, z, pooled, pads, oh, ow = self._cache
-        f, kk, cells = z.shape
+        plan, cols, w_aug, z, pooled = self._cache
+        f, kk, scratch = conv.filters, plan.kk, self._scratch
         if self.is_max:
             g = dout if self.act is None else self.act.backward_bl(dout)
-            dz = self._scratch.get("dz", z.shape, dout.dtype)
+            dz = scratch.get("dz", (f, kk, plan.cells), dout.dtype)
             # Each window's gradient goes to its first maximal position, exactly as in MaxPool2D.
-            route_max(
-                g.reshape(f, cells), pooled.reshape(f, cells), z.transpose(1, 0, 2), dz.transpose(1, 0, 2)
+            route_first_max(
+                np.ascontiguousarray(g).reshape(f, plan.cells),
+                pooled,
+                z.reshape(f, kk, plan.cells),
+                dz,
+                scratch,
             )
         else:
-            share = np.broadcast_to((dout * (1.0 / kk)).reshape(f, 1, cells), z.shape)
+            share = np.broadcast_to((dout * (1.0 / kk)).reshape(f, 1, plan.cells), (f, kk, plan.cells))
             share = np.ascontiguousarray(share)
             dz = share if self.act is None else self.act.backward_bl(share)
-        dz2 = dz.reshape(f, kk * cells)
-        store_weight_grads(conv, dz2 @ cols.T)
+        dz2 = dz.reshape(f, plan.columns)
+        store_weight_grads(conv, plan.weight_gradient(dz2, cols, scratch))
         if not conv.need_input_grad:
             return None
-        p = self.pool.stride
-        ph, pw, n = oh // p, ow // p, shape[3]
-        if conv.stride != 1:
-            return scattered_input_gradient(conv, dz2, w_aug, shape, pads, p, ph, pw, self._scratch)
-        # Lay each window offset's gradient out on the wide grid; positions that no pooling window
-        # covered (the floored border) and the columns beyond ow stay zero.
-        wp = shape[2] + pads[2] + pads[3]
-        grid = self._scratch.get("grid", (f, oh, wp, n), dout.dtype, zero=True)
-        for u in range(p):
-            for v in range(p):
-                rows = slice(u, u + p * (ph - 1) + 1, p)
-                columns = slice(v, v + p * (pw - 1) + 1, p)
-                grid[:, rows, columns] = dz[:, u * p + v].reshape(f, ph, pw, n)
-        return wide_grid_input_gradient(conv, grid, w_aug, shape, pads, ow, self._scratch)
+        return plan.input_gradient(dz2, w_aug, scratch)
 
 
 def plan_stages(layers: list[Layer]) -> list:
