@@ -23,7 +23,7 @@ import numpy as np
 
 from cnnlab.engine.layers import AvgPool2D, Conv2D, MaxPool2D
 from cnnlab.engine.layers.base import Layer
-from cnnlab.engine.layers.conv import ConvPlan, augmented_weights, store_weight_grads
+from cnnlab.engine.layers.conv import ConvPlan, augmented_weights, prefer_wide, store_weight_grads
 from cnnlab.engine.layers.pool import route_first_max
 from cnnlab.engine.layers.scratch import Scratch
 
@@ -60,7 +60,9 @@ class FusedConvPool:
     def _plan(self, shape: tuple[int, ...]) -> ConvPlan:
         found = self._plans.get(shape)
         if found is None:
-            found = self._plans[shape] = ConvPlan(self.conv, shape, self.pool.stride)
+            p = self.pool.stride
+            wide = self.is_max and prefer_wide(self.conv, shape, p)
+            found = self._plans[shape] = ConvPlan(self.conv, shape, p, wide)
         return found
 
     def forward_bl(self, x: np.ndarray, training: bool) -> np.ndarray:
@@ -68,51 +70,51 @@ class FusedConvPool:
         f, kk = self.conv.filters, plan.kk
         cols = plan.columns_of(x, scratch)
         w_aug = augmented_weights(self.conv)
-        z = plan.product(w_aug, cols, scratch.get("z", (f, plan.columns), x.dtype))
-        by_offset = z.reshape(f, kk, plan.cells)
+        z = plan.product(w_aug, cols, plan.output_buffer(scratch, x.dtype))
+        shape = (f, plan.ph, plan.pw, plan.n)
         if self.is_max:
-            pooled = scratch.get("pooled", (f, plan.cells), x.dtype)
-            if kk == 1:
-                np.copyto(pooled, by_offset[:, 0])
+            top = scratch.get("pooled", shape, x.dtype)
+            if plan.wide:
+                offsets = plan.offsets(z)
+                np.maximum(offsets[0], offsets[1], out=top)
+                for k in range(2, kk):
+                    np.maximum(top, offsets[k], out=top)
             else:
-                np.maximum(by_offset[:, 0], by_offset[:, 1], out=pooled)
-            for k in range(2, kk):
-                np.maximum(pooled, by_offset[:, k], out=pooled)
-            top = pooled.reshape(f, plan.ph, plan.pw, plan.n)
+                # One call over the window axis: measured faster than one maximum per offset at one
+                # image, within a few percent at batch 64.
+                np.maximum.reduce(z.reshape(f, kk, plan.cells), axis=1, out=top.reshape(f, plan.cells))
             # A fresh array leaves the stage: the maxima stay here for the backward pass.
             out = top.copy() if self.act is None else self.act.forward_bl(top, training)
         else:
-            pooled = None
+            top = None
+            by_offset = z.reshape(f, kk, plan.cells)
             a = by_offset if self.act is None else self.act.forward_bl(by_offset, training)
-            out = (a.sum(axis=1) * (1.0 / kk)).astype(x.dtype, copy=False)
-            out = out.reshape(f, plan.ph, plan.pw, plan.n)
-        self._cache = (plan, cols, w_aug, z, pooled)
+            out = (a.sum(axis=1) * (1.0 / kk)).astype(x.dtype, copy=False).reshape(shape)
+        self._cache = (plan, cols, w_aug, z, top)
         return out
 
     def backward_bl(self, dout: np.ndarray) -> np.ndarray | None:
         conv = self.conv
-        plan, cols, w_aug, z, pooled = self._cache
+        plan, cols, w_aug, z, top = self._cache
         f, kk, scratch = conv.filters, plan.kk, self._scratch
         if self.is_max:
             g = dout if self.act is None else self.act.backward_bl(dout)
-            dz = scratch.get("dz", (f, kk, plan.cells), dout.dtype)
+            dz = plan.gradient_buffer(scratch, dout.dtype)
+            offsets = plan.offsets(z)
+            shape = offsets[0].shape
             # Each window's gradient goes to its first maximal position, exactly as in MaxPool2D.
             route_first_max(
-                np.ascontiguousarray(g).reshape(f, plan.cells),
-                pooled,
-                z.reshape(f, kk, plan.cells),
-                dz,
-                scratch,
+                np.ascontiguousarray(g).reshape(shape), top.reshape(shape), offsets, plan.offsets(dz), scratch
             )
         else:
             share = np.broadcast_to((dout * (1.0 / kk)).reshape(f, 1, plan.cells), (f, kk, plan.cells))
             share = np.ascontiguousarray(share)
             dz = share if self.act is None else self.act.backward_bl(share)
-        dz2 = dz.reshape(f, plan.columns)
-        store_weight_grads(conv, plan.weight_gradient(dz2, cols, scratch))
+            dz = dz.reshape(f, plan.columns)
+        store_weight_grads(conv, plan.weight_gradient(dz, cols, scratch))
         if not conv.need_input_grad:
             return None
-        return plan.input_gradient(dz2, w_aug, scratch)
+        return plan.input_gradient(dz, w_aug, scratch)
 
 
 def plan_stages(layers: list[Layer]) -> list:

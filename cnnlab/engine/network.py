@@ -144,8 +144,9 @@ class Network:
 
     @property
     def dtype(self) -> np.dtype:
-        for _, p, _ in self.named_parameters():
-            return p.dtype
+        for layer in self.layers:
+            for p in layer.params.values():
+                return p.dtype
         return np.dtype(np.float32)
 
     @property
