@@ -42,34 +42,47 @@ def route_max(
     return routed
 
 
-def route_first_max(
-    grad: np.ndarray,
-    top: np.ndarray,
-    candidates: Sequence[np.ndarray],
-    outs: Sequence[np.ndarray],
-    scratch,
+def max_and_rises(
+    candidates: Sequence[np.ndarray], top: np.ndarray, rises: Sequence[np.ndarray] | None
 ) -> None:
-    """``route_max`` in fewer passes: ``grad`` and the window maxima ``top`` share one shape, and so
-    do each candidate (that window offset's values) and ``outs[k]``, written in place; ``scratch``
-    is a ``Scratch`` for two boolean masks.
+    """Max pooling that also remembers where each window's maximum was first reached.
 
-    The first maximal candidate of each window gets the whole gradient and the others none, as in
-    ``route_max``; the masks that say so are combined as booleans (a byte each), so each candidate
-    costs one comparison and one product instead of a product and two subtractions of floats
-    (measured 1.7x faster on the seed net's first layer).
+    ``candidates`` are the window offsets' values in window order (views of one shape); ``top``
+    receives the window maxima; ``rises[k - 1]`` (booleans) is set where candidate k is strictly larger
+    than every earlier one (``rises`` None: the maxima alone). The first maximal candidate of a window
+    is then the last one that rose (candidate 0 if none did): what ``route_rises`` needs, so the
+    backward pass never reads the convolution output again.
     """
-    hit = scratch.get("route_hit", top.shape, np.bool_)
-    seen = scratch.get("route_seen", top.shape, np.bool_)  # some earlier candidate was maximal
-    last = len(candidates) - 1
-    for k, values in enumerate(candidates):
-        np.equal(values, top, out=hit)
-        if k == 0:
-            np.copyto(seen, hit)
-        else:
-            np.greater(hit, seen, out=hit)  # maximal, and no earlier candidate was
-            if k < last:
-                np.logical_or(seen, hit, out=seen)
-        np.multiply(grad, hit, out=outs[k])
+    np.copyto(top, candidates[0])
+    for k, values in enumerate(candidates[1:]):
+        if rises is not None:
+            np.greater(values, top, out=rises[k])
+        np.maximum(top, values, out=top)
+
+
+def route_rises(grad: np.ndarray, rises: Sequence[np.ndarray], outs: Sequence[np.ndarray], work) -> None:
+    """A max pool's backward pass from ``max_and_rises``: ``outs[k]`` (one per candidate, the shape of
+    ``grad``) receives the gradient where candidate k is the window's first maximum, zero elsewhere,
+    exactly as ``route_max`` routes it (for finite values; a NaN in a window routes its gradient to
+    one position instead of none). ``work`` is two boolean scratch arrays of grad's shape; ``rises``
+    are left as they are.
+
+    Measured 2.5x faster than ``route_max`` on mnist99's first layer: one boolean step and one
+    product per candidate, and the convolution output is not read again.
+    """
+    last = len(outs) - 1
+    if last == 0:
+        np.copyto(outs[0], grad)
+        return
+    later, first = work
+    np.multiply(grad, rises[last - 1], out=outs[last])
+    np.copyto(later, rises[last - 1])  # a later candidate rose: the maximum lies beyond
+    for k in range(last - 1, 0, -1):
+        np.greater(rises[k - 1], later, out=first)  # rose here and never again
+        np.multiply(grad, first, out=outs[k])
+        np.logical_or(later, first, out=later)
+    np.logical_not(later, out=later)
+    np.multiply(grad, later, out=outs[0])
 
 
 class Pool2D(Layer):
