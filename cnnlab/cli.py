@@ -86,12 +86,40 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_dir_argument(gui)
     gui.set_defaults(func=_run_gui)
 
-    bench = sub.add_parser("bench", help="measure training and inference speed of the engine")
+    bench = sub.add_parser(
+        "bench",
+        help="measure training and inference speed of the engine",
+        description="Measures cnnlab, a careful plain-NumPy seed net and (--torch) PyTorch eager in one "
+        "process, in turns, and prints medians and ranges over the rounds.",
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object per measurement")
-    bench.add_argument("--nets", nargs="+", default=["seed", "mnist99"], help="presets to measure")
-    bench.add_argument("--batches", nargs="+", type=whole_arg(1), default=[64, 256], help="batch sizes")
-    bench.add_argument("--seconds", type=real_arg(above=0.0), default=2.0, help="time spent per measurement")
-    bench.add_argument("--torch", action="store_true", help="also measure PyTorch eager, if installed")
+    bench.add_argument(
+        "--nets", nargs="+", default=["seed", "mnist99"], help="presets to measure (default seed mnist99)"
+    )
+    bench.add_argument(
+        "--batches", nargs="+", type=whole_arg(1), default=[64], help="batch sizes to train at (default 64)"
+    )
+    bench.add_argument(
+        "--infer-batches",
+        nargs="+",
+        type=whole_arg(1),
+        default=[1, 1000],
+        help="batch sizes to infer at (default 1 1000)",
+    )
+    bench.add_argument(
+        "--seconds", type=real_arg(above=0.0), default=2.0, help="time each engine gets per measurement"
+    )
+    bench.add_argument(
+        "--torch", action="store_true", help="also measure PyTorch eager, if installed (not a dependency)"
+    )
+    bench.add_argument(
+        "--torch-threads",
+        nargs="+",
+        type=whole_arg(1),
+        default=None,
+        metavar="N",
+        help="PyTorch's thread counts (default 1 and every core)",
+    )
     bench.set_defaults(func=_run_bench)
 
     _add_data_parser(sub)
@@ -112,7 +140,13 @@ def _run_bench(args: argparse.Namespace) -> int:
     from cnnlab.training.bench import run_bench
 
     return run_bench(
-        nets=args.nets, batches=args.batches, seconds=args.seconds, as_json=args.json, torch=args.torch
+        nets=args.nets,
+        batches=args.batches,
+        seconds=args.seconds,
+        as_json=args.json,
+        torch=args.torch,
+        infer_batches=args.infer_batches,
+        torch_threads=args.torch_threads,
     )
 
 
