@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
 
 from cnnlab.engine.fused import plan_stages
 from cnnlab.engine.layers.base import Layer, to_batch_first, to_batch_last
-from cnnlab.engine.losses import softmax, softmax_cross_entropy
+from cnnlab.engine.losses import softmax, softmax_cross_entropy, softmax_cross_entropy_parts
+
+# Training steps of small convolutional networks run in micro-batches of about this many images, their
+# gradients added up: each micro-batch's columns, products and gradients stay in cache. Measured on the
+# seed net: 32 images per micro-batch trained 9% faster per image than 64 at once, and batch 256 went
+# from 23,000 to 32,000 images/s; lenet5 gained alike. Networks with more arithmetic per image than
+# MICRO_BELOW multiply-adds (mnist99: 4.2 million) are limited by their matrix products, which only
+# lose by being cut, and networks without convolutions (dense products) gain from larger batches.
+MICRO_BATCH = 32
+MICRO_BELOW = 1_000_000
 
 
 class Network:
@@ -29,6 +39,7 @@ class Network:
             raise ValueError(f"layer names must be unique, got {names}")
         self._input_grad = None
         self._set_input_grad(False)
+        self._micro: bool | None = None  # whether training steps run in micro-batches (decided once)
 
     # -- the training path -------------------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -53,11 +64,60 @@ class Network:
         return to_batch_first(d)
 
     def compute_gradients(self, x: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-        """One forward and backward pass in training mode: returns (mean loss, logits (N, K))."""
-        logits = self.forward(x, training=True)
-        loss, dlogits = softmax_cross_entropy(logits, labels)
-        self.backward(dlogits)
-        return loss, logits
+        """One forward and backward pass in training mode: returns (mean loss, logits (N, K)).
+
+        Small convolutional networks run it in micro-batches (``micro_batches``): the logits and loss
+        are the same numbers as in one pass, the gradients the sum of the micro-batches' (so they may
+        differ from one pass in the last float32 bits: another order of summation). The cuts depend
+        on the batch size alone, so runs stay bit-identical for a given seed.
+        """
+        x = np.asarray(x)
+        cuts = self.micro_batches(len(x))
+        if len(cuts) == 1:
+            logits = self.forward(x, training=True)
+            loss, dlogits = softmax_cross_entropy(logits, labels)
+            self.backward(dlogits)
+            return loss, logits
+        labels = np.asarray(labels)
+        logits, losses = [], []
+        totals: list[np.ndarray] | None = None
+        for start, stop in cuts:
+            part = self.forward(x[start:stop], training=True)
+            each, dpart = softmax_cross_entropy_parts(part, labels[start:stop], len(x))
+            self.backward(dpart)
+            grads = [grad for _, _, grad in self.named_parameters()]
+            if totals is None:
+                totals = [grad.copy() for grad in grads]
+            else:
+                for total, grad in zip(totals, grads, strict=True):
+                    total += grad
+            logits.append(part)
+            losses.append(each)
+        for total, grad in zip(totals, grads, strict=True):
+            grad[...] = total
+        return float(np.concatenate(losses).mean()), np.concatenate(logits)
+
+    def micro_batches(self, n: int) -> list[tuple[int, int]]:
+        """How a training batch of ``n`` images is cut: [(start, stop), ...], equal parts of about
+        ``MICRO_BATCH`` images, or the whole batch (networks that are not small convolutional ones,
+        or whose layers couple the images of a batch: BatchNorm's statistics, Dropout's draws)."""
+        if self._micro is None:
+            self._micro = self._micro_batching_pays()
+        parts = round(n / MICRO_BATCH) if self._micro else 1
+        if parts <= 1:
+            return [(0, n)]
+        size = -(-n // parts)
+        return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+    def _micro_batching_pays(self) -> bool:
+        if self.spec is None or not any(kind == "conv2d" for kind in self._kinds()):
+            return False
+        if any(not layer.splittable for layer in self.layers):
+            return False
+        return multiply_adds(self.spec) < MICRO_BELOW
+
+    def _kinds(self) -> list[str]:
+        return [layer.kind for layer in self.layers]
 
     def _set_input_grad(self, wanted: bool) -> None:
         if wanted == self._input_grad:
@@ -168,3 +228,17 @@ class Network:
     def __repr__(self) -> str:
         inner = "\n".join(f"  {layer.name}: {layer!r}" for layer in self.layers)
         return f"Network(\n{inner}\n)"
+
+
+def multiply_adds(spec) -> int:
+    """Multiply-adds of one image's forward pass through the layers with weight matrices (a
+    convolution: its kernel's size at every output position; a dense layer: its matrix)."""
+    from cnnlab.engine.spec import Budget  # spec imports this module
+
+    total = 0
+    for info in spec.validate(budget=Budget.unlimited()):
+        weights = info.layer_type.weight_shapes(info.settings, info.input_shape).get("W")
+        if weights is not None:
+            positions = math.prod(info.output_shape[1:]) if len(info.output_shape) == 3 else 1
+            total += math.prod(weights) * positions
+    return total

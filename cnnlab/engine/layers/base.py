@@ -133,6 +133,7 @@ class Layer:
     family_help = ""
     choice_label = ""  # this type's name in that choice (default: label)
     pointwise = False  # output unit (c, y, x) depends only on input unit (c, y, x) (activations ...)
+    splittable = True  # a training batch may be cut into micro-batches: nothing couples its images
     settings: tuple[Setting, ...] = ()
 
     @classmethod
