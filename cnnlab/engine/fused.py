@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.engine.layers import AvgPool2D, Conv2D, MaxPool2D
+from cnnlab.engine.layers import AvgPool2D, Conv2D, MaxPool2D, ReLU
 from cnnlab.engine.layers.base import Layer
 from cnnlab.engine.layers.conv import ConvPlan, augmented_weights, prefer_wide, store_weight_grads
 from cnnlab.engine.layers.pool import max_and_rises, route_rises
@@ -106,15 +106,20 @@ class FusedConvPool:
         plan, cols, w_aug, z, top, rises = self._cache
         f, kk, scratch = conv.filters, plan.kk, self._scratch
         if self.is_max:
-            g = dout if self.act is None else self.act.backward_bl(dout)
             shape = self._offset_shape(plan)
+            if isinstance(self.act, ReLU):
+                # ReLU's gradient passes where its input, the window's maximum, was positive: that
+                # mask joins the routing's, instead of a pass of its own over the gradient.
+                g, keep = dout, np.greater(top.reshape(shape), 0, out=scratch.get("keep", shape, np.bool_))
+            else:
+                g, keep = (dout if self.act is None else self.act.backward_bl(dout)), None
             if rises is None:  # after an evaluation-mode forward pass
                 rises = self._rises(plan)
                 max_and_rises(plan.offsets(z), scratch.get("pooled_again", shape, top.dtype), rises)
             dz = plan.gradient_buffer(scratch, dout.dtype)
             work = scratch.get("later", shape, np.bool_), scratch.get("first", shape, np.bool_)
             # Each window's gradient goes to its first maximal position, exactly as in MaxPool2D.
-            route_rises(np.ascontiguousarray(g).reshape(shape), rises, plan.offsets(dz), work)
+            route_rises(np.ascontiguousarray(g).reshape(shape), rises, plan.offsets(dz), work, keep)
         else:
             share = np.broadcast_to((dout * (1.0 / kk)).reshape(f, 1, plan.cells), (f, kk, plan.cells))
             share = np.ascontiguousarray(share)

@@ -452,7 +452,10 @@ class ConvPlan:
                         rows = slice(u, u + p * (ph - 1) + 1, p)
                         columns = slice(v, v + p * (pw - 1) + 1, p)
                         grid[:, rows, columns] = part.reshape(f, ph, pw, n)
-            span = ((self.oh - 1) * wp + self.ow) * n  # from the first to the last real output position
+            # From the first to the last output position a window covers (the floored border has no
+            # gradient: leaving it out of the product changes no sum).
+            rows, columns = (p * ph, p * pw) if p > 1 else (self.oh, self.ow)
+            span = ((rows - 1) * wp + columns) * n if rows and columns else 0
             dcols = scratch.get("dcols", (self.ckk, span), dz.dtype)
             flat_grid = grid.reshape(f, -1)
             for start, stop in self.pieces(span):

@@ -60,29 +60,39 @@ def max_and_rises(
         np.maximum(top, values, out=top)
 
 
-def route_rises(grad: np.ndarray, rises: Sequence[np.ndarray], outs: Sequence[np.ndarray], work) -> None:
+def route_rises(
+    grad: np.ndarray,
+    rises: Sequence[np.ndarray],
+    outs: Sequence[np.ndarray],
+    work,
+    keep: np.ndarray | None = None,
+) -> None:
     """A max pool's backward pass from ``max_and_rises``: ``outs[k]`` (one per candidate, the shape of
     ``grad``) receives the gradient where candidate k is the window's first maximum, zero elsewhere,
     exactly as ``route_max`` routes it (for finite values; a NaN in a window routes its gradient to
     one position instead of none). ``work`` is two boolean scratch arrays of grad's shape; ``rises``
-    are left as they are.
+    are left as they are. ``keep`` (booleans, optional): route only where it is true, the rest gets
+    zero, as if ``grad`` had first been multiplied by it (a ReLU's gradient) but in one pass less.
 
     Measured 2.5x faster than ``route_max`` on mnist99's first layer: one boolean step and one
     product per candidate, and the convolution output is not read again.
     """
     last = len(outs) - 1
-    if last == 0:
-        np.copyto(outs[0], grad)
-        return
     later, first = work
-    np.multiply(grad, rises[last - 1], out=outs[last])
-    np.copyto(later, rises[last - 1])  # a later candidate rose: the maximum lies beyond
+    if last == 0:
+        np.multiply(grad, True if keep is None else keep, out=outs[0])
+        return
+    gate = rises[last - 1] if keep is None else np.logical_and(rises[last - 1], keep, out=first)
+    np.multiply(grad, gate, out=outs[last])
+    np.copyto(later, rises[last - 1])  # some later candidate rose: the maximum lies beyond
     for k in range(last - 1, 0, -1):
         np.greater(rises[k - 1], later, out=first)  # rose here and never again
+        if keep is not None:
+            np.logical_and(first, keep, out=first)
         np.multiply(grad, first, out=outs[k])
-        np.logical_or(later, first, out=later)
-    np.logical_not(later, out=later)
-    np.multiply(grad, later, out=outs[0])
+        np.logical_or(later, rises[k - 1], out=later)
+    np.greater(True if keep is None else keep, later, out=first)  # no candidate rose
+    np.multiply(grad, first, out=outs[0])
 
 
 class Pool2D(Layer):
