@@ -1,5 +1,9 @@
 """The ``cnnlab`` command: argparse subcommands over the floors below.
 
+``train`` trains one run, ``sweep`` one run per value of one setting (``--vary lr=0.001,0.01,0.1``), and
+``runs list/show/export`` read the runs history that both record into (the same ``RunRecorder`` the app
+uses).
+
 ``cnnlab`` with no subcommand opens the desktop lab (``gui``). Every subcommand turns a user error
 (missing data, a bad spec, a bad checkpoint, a file that cannot be written) into one readable line on
 stderr and a non-zero exit code; a traceback is shown only with ``--debug``. Numbers that cannot work
@@ -83,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the desktop lab (the default)")
     gui.add_argument("--self-test", action="store_true", help="open, train, classify, exit 0 if all worked")
+    gui.add_argument(
+        "--startup-time",
+        action="store_true",
+        help="open the window, print how long after the process start it showed, and close it",
+    )
     add_data_dir_argument(gui)
     gui.set_defaults(func=_run_gui)
 
@@ -124,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_data_parser(sub)
     _add_training_parsers(sub)
+    _add_bridge_parsers(sub)
     return parser
 
 
@@ -133,7 +143,11 @@ def _run_gui(args: argparse.Namespace) -> int:
         from cnnlab.app.main import run_app
     except ImportError as exc:  # pragma: no cover - Qt missing or broken in this installation
         raise UserError(f"the desktop app cannot start ({exc}); 'cnnlab train' works without it") from exc
-    return run_app(self_test=getattr(args, "self_test", False), data_dir=getattr(args, "data_dir", None))
+    return run_app(
+        self_test=getattr(args, "self_test", False),
+        data_dir=getattr(args, "data_dir", None),
+        startup_time=getattr(args, "startup_time", False),
+    )
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -181,6 +195,145 @@ def _add_data_parser(sub: argparse._SubParsersAction) -> None:
     bench = data_sub.add_parser("bench", help="time the data floor: IDX reading, preprocessing, augmentation")
     add_data_dir_argument(bench)
     bench.set_defaults(func=_run_data_bench)
+    _add_mine_parsers(data_sub)
+
+
+# -- your own digits (the dataset mine): it lives in $CNNLAB_MINE_DIR or the user data folder -------------
+
+_MINE_WHERE = "Your digits live in $CNNLAB_MINE_DIR, else in the user data folder (see 'cnnlab data mine')."
+
+
+def _add_mine_parsers(data_sub: argparse._SubParsersAction) -> None:
+    add = data_sub.add_parser(
+        "add-mine",
+        help="add pictures of digits (PNG, JPEG) to your own digits, the dataset mine",
+        description="Each picture is prepared MNIST-style by the same rule as the drawing pad (ink found, "
+        "inverted if dark on light, framed 20x20 in 28x28); all are added or none. " + _MINE_WHERE,
+    )
+    add.add_argument("images", metavar="IMAGE", nargs="+")
+    add.add_argument("--label", type=_digit_arg, required=True, metavar="D", help="the digit they show, 0-9")
+    add.set_defaults(func=_run_data_add_mine)
+    show = data_sub.add_parser(
+        "mine", help="your own digits: samples per class and where they live", description=_MINE_WHERE
+    )
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.set_defaults(func=_run_data_mine)
+    export = data_sub.add_parser(
+        "export-mine",
+        help="write your digits as PNG files and as the IDX pair (plus samples.json) into DIR",
+        description="DIR must be new or empty. " + _MINE_WHERE,
+    )
+    export.add_argument("folder", metavar="DIR")
+    export.add_argument(
+        "--layout",
+        choices=("by-label", "named"),
+        default="by-label",
+        help="by-label: DIR/7/00012.png (default); named: DIR/00012_7.png",
+    )
+    export.set_defaults(func=_run_data_export_mine)
+    imp = data_sub.add_parser(
+        "import-mine",
+        help="add the PNG/JPEG pictures of DIR (and its subfolders) to your digits",
+        description="Labels come from a folder named 0-9 (DIR/7/x.png) or a name ending in _D (x_7.png), "
+        "as export-mine writes them, or from --label. A 28x28 picture is taken as it is; other sizes are "
+        "prepared like add-mine. All are added or none. " + _MINE_WHERE,
+    )
+    imp.add_argument("folder", metavar="DIR")
+    imp.add_argument("--label", type=_digit_arg, metavar="D", help="give all of them this label")
+    imp.set_defaults(func=_run_data_import_mine)
+
+
+def _digit_arg(text: str) -> int:
+    if text.strip() not in tuple("0123456789"):
+        raise argparse.ArgumentTypeError(f"must be a digit 0-9, got {text!r}")
+    return int(text)
+
+
+def _run_data_add_mine(args: argparse.Namespace) -> int:
+    from cnnlab.data import MineStore
+    from cnnlab.data.mine import prepare_sample
+
+    images = [prepare_sample(_read_image(path), path, keep_framing=False) for path in args.images]
+    store = MineStore()
+    ids = store.add_many(images, [args.label] * len(images), source="import")
+    count = int(store.counts()[args.label])
+    span = f"id {ids[0]}" if len(ids) == 1 else f"ids {ids[0]}-{ids[-1]}"
+    plural = "s" if len(ids) != 1 else ""
+    print(f"Added {len(ids)} picture{plural} of {args.label} ({span}) to {store.root}")
+    print(f"{args.label} now has {count} sample{'s' if count != 1 else ''}")
+    return 0
+
+
+def _run_data_mine(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnlab.data import MineStore
+
+    store = MineStore()
+    state = store.read()
+    test = state.test_mask
+    counts = state.counts()
+    test_counts = [int(((state.labels == d) & test).sum()) for d in range(len(counts))]
+    if args.json:
+        report = {
+            "dataset": "mine",
+            "folder": str(store.root),
+            "count": len(state),
+            "train_count": int((~test).sum()),
+            "test_count": int(test.sum()),
+            "counts": [int(c) for c in counts],
+            "test_counts": test_counts,
+            "files": [str(store.root / name) for name in _mine_files()] if len(state) else [],
+        }
+        print(json.dumps(report))
+        return 0
+    if not len(state):
+        print(f"Your digits: none yet; they will live in {store.root}")
+        print(
+            "Label digits on the drawing pad, or add pictures with: cnnlab data add-mine IMAGE... --label D"
+        )
+        return 0
+    print(f"Your digits: {len(state):,} samples in {store.root}")
+    train, held = int((~test).sum()), int(test.sum())
+    print(f"  {train:,} for training, {held:,} held out for testing (one in five, by id)")
+    print("  digit   " + "".join(f"{d:>6}" for d in range(len(counts))))
+    print("  samples " + "".join(f"{int(c):>6}" for c in counts))
+    print("  held out" + "".join(f"{c:>6}" for c in test_counts))
+    return 0
+
+
+def _mine_files() -> tuple[str, ...]:
+    from cnnlab.data import mine
+
+    return mine.IMAGES_FILE, mine.LABELS_FILE, mine.SAMPLES_FILE
+
+
+def _run_data_export_mine(args: argparse.Namespace) -> int:
+    from cnnlab.data import MineStore
+
+    store = MineStore()
+    state = store.read()
+    if not len(state):
+        raise UserError(f"your digits collection in {store.root} is empty: there is nothing to export")
+    written = state.export_pngs(args.folder, _png_bytes, args.layout)
+    state.export_idx(args.folder)
+    where = "sorted into a folder per digit" if args.layout == "by-label" else "named ID_LABEL.png"
+    files = ", ".join(_mine_files())
+    print(f"Exported {len(written):,} samples to {args.folder}: PNG files {where}, and {files}")
+    return 0
+
+
+def _run_data_import_mine(args: argparse.Namespace) -> int:
+    from cnnlab.data import MineStore
+    from cnnlab.data.mine import image_files
+
+    files = image_files(args.folder)
+    if not files:
+        raise UserError(f"{args.folder}: holds no PNG or JPEG pictures (nor do its subfolders)")
+    store = MineStore()
+    ids = store.import_images(((name, _read_image(str(path))) for name, path in files), label=args.label)
+    print(f"Imported {len(ids):,} pictures from {args.folder} into {store.root} (ids {ids[0]}-{ids[-1]})")
+    return 0
 
 
 def _run_data_status(args: argparse.Namespace) -> int:
@@ -194,6 +347,14 @@ def _run_data_status(args: argparse.Namespace) -> int:
         res = row.resolution
         if row.info.is_synthetic:
             print("  generated in memory, always available")
+            continue
+        if row.info.is_collection:
+            if res.found:
+                print(f"  in {res.folder} (see 'cnnlab data mine')")
+            else:
+                unusable |= bool(args.names) or not row.absent
+                print(f"  {res.looked[0].describe() if res.looked else 'not found'}")
+                print("  label digits on the drawing pad, or: cnnlab data add-mine IMAGE... --label D")
             continue
         if not res.found:
             unusable |= bool(args.names) or not row.absent
@@ -294,14 +455,81 @@ def _one_line(exc: BaseException, limit: int = 500) -> str:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Every floor's "you can fix this" error, reported as one line."""
+    from cnnlab.bridge import BridgeError
     from cnnlab.data import DataError
     from cnnlab.engine import CheckpointError, SpecError
     from cnnlab.training import ConfigError, RunError, WriteError
 
-    return (UserError, SpecError, CheckpointError, DataError, ConfigError, RunError, WriteError)
+    return (UserError, SpecError, CheckpointError, DataError, ConfigError, RunError, WriteError, BridgeError)
 
 
 # -- train, eval, predict: the work is in cnnlab.training.headless; printing stays here -------------------
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser, epochs_help: str = "epochs to train") -> None:
+    """The settings of a run, shared by ``train`` and ``sweep``."""
+    net = parser.add_mutually_exclusive_group()
+    net.add_argument("--preset", metavar="NAME", help="seed (default), fc-baseline, lenet5 or mnist99")
+    net.add_argument("--spec", metavar="FILE", help="a network spec JSON file instead of a preset")
+    parser.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="mnist (default), fashion-mnist, synthetic or mine (your own digits)",
+    )
+    parser.add_argument(
+        "--mix",
+        metavar="OTHER:SHARE",
+        help="mix another dataset into --dataset for fine-tuning: mnist:0.7 makes 70%% of each batch (on "
+        "average) MNIST images; the test part stays the dataset's own",
+    )
+    parser.add_argument("--epochs", type=whole_arg(1), metavar="N", help=epochs_help)
+    parser.add_argument("--optimizer", metavar="NAME", help="sgd, adam or adamw")
+    parser.add_argument("--lr", type=real_arg(above=0.0), metavar="RATE", help="base learning rate")
+    parser.add_argument(
+        "--momentum", type=real_arg(minimum=0.0, below=1.0), help="SGD momentum (Adam: beta1)"
+    )
+    parser.add_argument(
+        "--weight-decay", type=real_arg(minimum=0.0), metavar="DECAY", help="L2 weight decay"
+    )
+    parser.add_argument("--batch-size", type=whole_arg(1), metavar="N", help="images per step")
+    parser.add_argument("--schedule", metavar="NAME", help="constant, cosine or step")
+    parser.add_argument("--seed", type=whole_arg(0), help="random seed: the same seed gives the same run")
+    parser.add_argument(
+        "--augment", action=argparse.BooleanOptionalAction, default=None, help="random shifts and rotations"
+    )
+    add_data_dir_argument(parser)
+    parser.add_argument(
+        "--limit",
+        type=whole_arg(1),
+        metavar="N",
+        help="train on the first N training images only (after the validation split; the lesson used 1000)",
+    )
+    parser.add_argument(
+        "--validation",
+        type=whole_arg(0),
+        metavar="N",
+        help="hold N training images out for validation, never trained on (default 1000, at most a sixth "
+        "of the training set; 0: none). The test set is only evaluated at epoch ends.",
+    )
+    _add_budget_arguments(parser)
+
+
+def _run_settings(args: argparse.Namespace) -> dict:
+    """The run settings the user gave (None: not given), as ``headless.make_config`` takes them."""
+    return {
+        "epochs": args.epochs,
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "momentum": args.momentum,
+        "weight_decay": args.weight_decay,
+        "batch_size": args.batch_size,
+        "schedule": args.schedule,
+        "seed": args.seed,
+        "augment": args.augment,
+        "data_dir": args.data_dir,
+        "train_limit": args.limit,
+        "validation": args.validation,
+    }
 
 
 def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
@@ -309,39 +537,78 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a network headless: a progress bar per epoch, a table, the test figures",
         description="Train a network on a dataset. Without --lr and friends, each preset gets the settings "
-        "recommended for it. Ctrl+C stops after the current step and still saves.",
+        "recommended for it. Ctrl+C stops after the current step and still saves. The run is recorded in "
+        "the runs history (see 'cnnlab runs'), as the app records its runs.",
     )
-    net = train.add_mutually_exclusive_group()
-    net.add_argument("--preset", metavar="NAME", help="seed (default), fc-baseline, lenet5 or mnist99")
-    net.add_argument("--spec", metavar="FILE", help="a network spec JSON file instead of a preset")
-    train.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist or synthetic")
-    train.add_argument(
-        "--epochs", type=whole_arg(1), metavar="N", help="epochs to train (resuming: the new total)"
-    )
-    train.add_argument("--optimizer", metavar="NAME", help="sgd, adam or adamw")
-    train.add_argument("--lr", type=real_arg(above=0.0), metavar="RATE", help="base learning rate")
-    train.add_argument("--momentum", type=real_arg(minimum=0.0, below=1.0), help="SGD momentum (Adam: beta1)")
-    train.add_argument("--weight-decay", type=real_arg(minimum=0.0), metavar="DECAY", help="L2 weight decay")
-    train.add_argument("--batch-size", type=whole_arg(1), metavar="N", help="images per step")
-    train.add_argument("--schedule", metavar="NAME", help="constant, cosine or step")
-    train.add_argument("--seed", type=whole_arg(0), help="random seed: the same seed gives the same run")
-    train.add_argument(
-        "--augment", action=argparse.BooleanOptionalAction, default=None, help="random shifts and rotations"
-    )
-    add_data_dir_argument(train)
+    _add_run_arguments(train, "epochs to train (resuming: the new total)")
     train.add_argument("--out", metavar="DIR", help="write checkpoint.npz and metrics.json into DIR")
-    train.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
-    train.add_argument(
-        "--limit", type=whole_arg(1), metavar="N", help="train on the first N images only (quick runs)"
+    start = train.add_mutually_exclusive_group()
+    start.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
+    start.add_argument(
+        "--init-from",
+        metavar="CHECKPOINT",
+        help="start a new run from a checkpoint's weights (fine-tuning: its network, fresh settings)",
     )
-    train.add_argument("--name", help="the run's name in the runs history")
+    train.add_argument("--name", help="the run's name in the runs history (default: made from its settings)")
     train.add_argument("--no-record", action="store_true", help="do not keep this run in the runs history")
-    _add_budget_arguments(train)
     train.set_defaults(func=_run_train)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="train one run per value of one setting and compare them in a table",
+        description="Change one thing, train, compare: one run per value of --vary, one after another, "
+        "each recorded in the runs history (tagged with the sweep). Settings: lr, batch-size, optimizer "
+        "(sgd, plain-sgd, nesterov, adam, adamw; adam@0.001 also sets its learning rate), schedule, seed, "
+        "limit (training images; 'all'), epochs, momentum, weight-decay, validation, warmup-steps, augment "
+        "(on/off), preset (networks), pool (max/avg), activation (relu, leaky_relu, elu, tanh, sigmoid), "
+        "init (every conv/dense layer), a layer's setting (conv1.filters, conv2.kernel, dense1.units) or "
+        "every layer's of a kind (conv.kernel=3,5). Ctrl+C stops the run under way and skips the rest; the "
+        "table shows what was done. Exit status 0 even if a run diverged (its status says so).",
+    )
+    _add_run_arguments(sweep)
+    sweep.add_argument(
+        "--vary",
+        required=True,
+        metavar="SETTING=V1,V2,...",
+        help="the setting to change and its values, e.g. lr=0.001,0.01,0.1",
+    )
+    sweep.add_argument(
+        "--out", metavar="DIR", help="write sweep.json, sweep.csv and each run's checkpoint into DIR"
+    )
+    sweep.add_argument("--json", action="store_true", help="print one JSON object per run as it ends")
+    sweep.add_argument("--no-record", action="store_true", help="do not keep the runs in the runs history")
+    sweep.set_defaults(func=_run_sweep)
+
+    runs = sub.add_parser("runs", help="the runs history: list, show, export, rename")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    listing = runs_sub.add_parser(
+        "list",
+        help="every run, newest first, with its settings and results",
+        description="Each run is named by what sets it apart from the others (unless it was given a name).",
+    )
+    listing.add_argument("--json", action="store_true", help="print one JSON object per run")
+    listing.add_argument("--sweep", metavar="ID", help="only the runs of this sweep")
+    listing.set_defaults(func=_run_runs_list)
+    show = runs_sub.add_parser("show", help="one run: every setting, live changes, epochs, results")
+    show.add_argument("run_id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.set_defaults(func=_run_runs_show)
+    export = runs_sub.add_parser("export", help="write every run as a row of a CSV file")
+    export.add_argument("--csv", required=True, metavar="FILE", help="the CSV file to write")
+    export.add_argument("--sweep", metavar="ID", help="only the runs of this sweep")
+    export.set_defaults(func=_run_runs_export)
+    rename = runs_sub.add_parser("rename", help="give a run a name of your own ('' for its automatic name)")
+    rename.add_argument("run_id", metavar="ID")
+    rename.add_argument("name", metavar="NAME")
+    rename.set_defaults(func=_run_runs_rename)
 
     ev = sub.add_parser("eval", help="test a checkpoint: accuracy, per-class accuracy, confusion matrix")
     ev.add_argument("checkpoint", metavar="CHECKPOINT")
-    ev.add_argument("--dataset", metavar="NAME", help="default: the dataset it was trained on")
+    ev.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="default: the dataset it was trained on; mine: the held-out part of your own digits",
+    )
     add_data_dir_argument(ev)
     ev.add_argument("--limit", type=whole_arg(1), metavar="N", help="use the first N test images only")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
@@ -409,39 +676,28 @@ def _run_train(args: argparse.Namespace) -> int:
 
     budget = _budget(args)
     resume = load_checkpoint(args.resume, budget) if args.resume else None
+    init = load_checkpoint(args.init_from, budget) if args.init_from else None
     spec = headless.load_spec(args.preset, args.spec, budget) if (args.preset or args.spec) else None
+    if init is not None and spec is None:
+        spec = init.spec
     config = headless.make_config(
-        spec,
-        args.dataset,
-        resume=resume,
-        epochs=args.epochs,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        batch_size=args.batch_size,
-        schedule=args.schedule,
-        seed=args.seed,
-        augment=args.augment,
-        data_dir=args.data_dir,
-        train_limit=args.limit,
+        spec, headless.dataset_name(args.dataset, args.mix), resume=resume, **_run_settings(args)
     )
     dataset = headless.load_data(config.dataset, config.data_dir)
     out = headless.prepare_out(args.out) if args.out else None
     session = TrainingSession(
         config,
         dataset,
-        checkpoint=resume,
+        checkpoint=resume or (headless.starting_weights(init) if init is not None else None),
         checkpoint_path=out / "checkpoint.npz" if out else None,
         budget=budget,
     )
     recorder = None if args.no_record else RunRecorder(RunStore(), name=args.name, session=session)
 
-    n_train = min(len(dataset.train_images), config.train_limit or len(dataset.train_images))
     print(
         f"Training {config.spec.name or 'a custom net'} ({config.spec.num_params():,} parameters) on "
-        f"{dataset.name}: {n_train:,} training and {len(dataset.test_images):,} test images from "
-        f"{dataset.source}"
+        f"{dataset.name}: {_image_counts(session.n_train, session.n_validation, len(dataset.test_images))} "
+        f"from {dataset.source}"
     )
     print(f"Settings: {_describe_settings(config)}")
     if resume is not None:
@@ -449,6 +705,8 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"Resuming from {args.resume} at {where if session.step_count else 'its weights'}")
         if session.epoch >= config.epochs:
             print(f"That run had already done its {config.epochs} epochs: pass --epochs N to train on")
+    if init is not None:
+        print(f"Starting from the weights of {args.init_from}")
 
     interrupted = []
 
@@ -524,27 +782,35 @@ def _run_train(args: argparse.Namespace) -> int:
     return code
 
 
-class _TrainPrinter:
-    """A tqdm bar for the epoch under way (on a terminal only) and a table row at each epoch end."""
+def _image_counts(train: int, validation: int, test: int) -> str:
+    held = f", {validation:,} validation (held out of the training set)" if validation else ""
+    return f"{train:,} training{held} and {test:,} test images"
 
-    def __init__(self, tqdm) -> None:
+
+class _TrainPrinter:
+    """A tqdm bar for the epoch under way (on a terminal only) and, with ``rows``, a table row at each
+    epoch end. ``label`` leads the bar's description (a sweep's "run 2/3 lr=0.01")."""
+
+    def __init__(self, tqdm, *, rows: bool = True, label: str = "") -> None:
         self.tqdm = tqdm
         self.bar = None
         self.header_done = False
+        self.rows = rows
+        self.label = label
 
     def show(self, snap) -> None:
         if snap.running and snap.event != "epoch_end" and snap.epoch < snap.epochs:
             self._update_bar(snap)
         if snap.event == "epoch_end" or not snap.running:
             self.close()
-        if snap.event == "epoch_end":
+        if snap.event == "epoch_end" and self.rows:
             self._print_row(snap)
 
     def _update_bar(self, snap) -> None:
         if self.bar is None:
             self.bar = self.tqdm(
                 total=snap.steps_per_epoch,
-                desc=f"epoch {snap.epoch + 1}/{snap.epochs}",
+                desc=f"{self.label}epoch {snap.epoch + 1}/{snap.epochs}",
                 unit="step",
                 leave=False,
                 disable=None,
@@ -621,6 +887,215 @@ def _print_evaluation(evaluation) -> None:
         print(f"  {i:>2}" + "".join(f"{int(v):>{cells}}" for v in row))
 
 
+def _run_sweep(args: argparse.Namespace) -> int:
+    import json
+    import signal
+    import threading
+
+    from tqdm import tqdm
+
+    from cnnlab.training import RunStore, Sweep, headless, run_sweep
+    from cnnlab.training.files import write_json
+    from cnnlab.training.report import sweep_columns, sweep_table, write_csv
+
+    setting, values = _parse_vary(args.vary)
+    budget = _budget(args)
+    spec = headless.load_spec(args.preset, args.spec, budget) if (args.preset or args.spec) else None
+    base = headless.make_config(spec, headless.dataset_name(args.dataset, args.mix), **_run_settings(args))
+    sweep = Sweep(base, setting, values)
+    dataset = headless.load_data(base.dataset, base.data_dir)
+    sweep.check(dataset, budget)  # every run, before the first trains
+    out = headless.prepare_out(args.out) if args.out else None
+    store = None if args.no_record else RunStore()
+
+    counts = _image_counts(*_split_counts(sweep, dataset), len(dataset.test_images))
+    print(
+        f"Sweep {sweep.id}: {len(sweep)} runs of {base.spec.name or 'a custom net'} on {dataset.name} "
+        f"({counts}), {sweep.setting} = {', '.join(p.label for p in sweep.points)}",
+        file=sys.stderr if args.json else sys.stdout,
+    )
+    cancel = threading.Event()
+    printers: dict[int, _TrainPrinter] = {}
+
+    def on_snapshot(index: int, snap) -> None:
+        if index not in printers:
+            label = f"run {index + 1}/{len(sweep)} {sweep.setting}={sweep.points[index].label} "
+            printers[index] = _TrainPrinter(tqdm, rows=False, label=label)
+        printers[index].show(snap)
+
+    def on_result(result) -> None:
+        printers.pop(result.index, _TrainPrinter(tqdm)).close()
+        if args.json:
+            print(json.dumps(result.to_dict()), flush=True)
+        else:
+            tqdm.write(
+                f"run {result.index + 1}/{len(sweep)} {sweep.setting}={result.label}: {result.status}, test "
+                f"{'-' if result.test_accuracy is None else f'{result.test_accuracy:.2%}'} in "
+                f"{result.seconds:.1f}s",
+                file=sys.stderr,
+            )
+
+    def on_interrupt(signum, frame) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        tqdm.write("Stopping this run, skipping the rest (Ctrl+C again to quit at once)...", file=sys.stderr)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
+    try:
+        results = run_sweep(
+            sweep, dataset, store, on_snapshot, cancel, on_result=on_result, out=out, budget=budget
+        )
+    finally:
+        for printer in printers.values():
+            printer.close()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if not args.json:
+        print(sweep_table(sweep.setting, results))
+    code = 130 if cancel.is_set() else 0
+    if out is not None:
+        summary = {
+            "sweep": sweep.id,
+            "setting": sweep.setting,
+            "values": [p.label for p in sweep.points],
+            "dataset": dataset.name,
+            "runs": [r.to_dict() for r in results],
+        }
+        try:
+            write_json(out / "sweep.json", summary)
+            write_csv(out / "sweep.csv", results, sweep_columns(sweep.setting))
+        except OSError as exc:  # the table was printed above: nothing else is lost
+            print(f"cnnlab: error: {exc}", file=sys.stderr)
+            code = code or 1
+        else:
+            print(f"Saved sweep.json, sweep.csv and each run's checkpoint in {out}", file=sys.stderr)
+    if store is not None:
+        print(f"Runs recorded in {store.root} (cnnlab runs list --sweep {sweep.id})", file=sys.stderr)
+    return code
+
+
+def _parse_vary(text: str) -> tuple[str, list[str]]:
+    setting, sep, values = text.partition("=")
+    items = [v.strip() for v in values.split(",")] if sep else []
+    if not setting.strip() or not sep or not any(items):
+        raise UserError(f"--vary takes SETTING=V1,V2,... (e.g. lr=0.001,0.01,0.1), got {text!r}")
+    if not all(items):
+        raise UserError(f"--vary {text!r}: an empty value between commas")
+    return setting.strip(), items
+
+
+def _split_counts(sweep, dataset) -> tuple[int, int]:
+    """Training and validation images of the sweep's first run (the same for all unless it varies them)."""
+    from cnnlab.training import check_run
+
+    split = check_run(sweep.points[0].config, dataset)
+    return split.n_train, split.n_validation
+
+
+def _runs(args: argparse.Namespace):
+    from cnnlab.training import RunStore, named_runs
+
+    runs = RunStore().list()
+    if getattr(args, "sweep", None):
+        runs = named_runs([info for info in runs if info.tags.get("sweep") == args.sweep])
+        if not runs:
+            raise UserError(f"no runs of sweep {args.sweep!r} in {RunStore().root}")
+    return runs
+
+
+def _run_runs_list(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnlab.training import RunStore
+    from cnnlab.training.report import run_table
+
+    runs = _runs(args)
+    if args.json:
+        for info in runs:
+            print(json.dumps(info.to_dict()))
+        return 0
+    if not runs:
+        print(f"No runs yet in {RunStore().root}")
+        return 0
+    print(run_table(runs))
+    return 0
+
+
+def _run_runs_show(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnlab.training import RunStore, named_runs
+
+    store = RunStore()
+    info = store.get(args.run_id)
+    # Named among all the runs, as the list names it.
+    info = next((i for i in named_runs(store.list()) if i.id == info.id), info)
+    if args.json:
+        print(json.dumps(info.to_dict()))
+        return 0
+    for line in _describe_run(info):
+        print(line)
+    return 0
+
+
+def _describe_run(info) -> list[str]:
+    from cnnlab.training.report import fixed, number, percent
+
+    c = info.config
+    keys = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule", "warmup_steps",
+            "batch_size", "epochs", "augment", "seed")  # fmt: skip
+    lines = [
+        f"{info.name}  ({info.id})",
+        f"  status: {info.status}" + (f" - {info.message}" if info.message else ""),
+        f"  created {info.created}, updated {info.updated}",
+        f"  network: {info.spec_name or 'custom'} ({info.param_count:,} parameters)",
+        f"  data: {info.dataset}, {number(info.train_images)} training images, "
+        f"{number(info.validation_images)} validation images",
+        "  settings: " + ", ".join(f"{key} {number(c.get(key))}" for key in keys if key in c),
+    ]
+    if isinstance(c.get("init"), dict) and c["init"]:
+        lines.append("  initialisation: " + ", ".join(f"{k} {v}" for k, v in c["init"].items()))
+    if info.tags:
+        lines.append("  tags: " + ", ".join(f"{k} {v}" for k, v in info.tags.items()))
+    if info.changes:
+        lines.append("  live changes:")
+        for ch in info.changes:
+            seen = f", {ch.images_seen:,} images" if ch.images_seen is not None else ""
+            change = f"{ch.setting} {number(ch.old)} -> {number(ch.new)}"
+            lines.append(f"    after step {ch.step:,}{seen}: {change}")
+    lines.append(
+        f"  results: test {percent(info.test_accuracy)}, train {percent(info.train_accuracy)}, best "
+        f"validation {percent(info.best_validation_accuracy)}, final loss {fixed(4)(info.final_loss)}, "
+        f"{fixed(1)(info.elapsed)} s, {fixed(0)(info.images_per_s)} images/s, {info.steps:,} steps"
+    )
+    for e in info.epochs:
+        lines.append(
+            f"    epoch {e.epoch}: train loss {fixed(4)(e.train_loss)}, train {percent(e.train_accuracy)}, "
+            f"test {percent(e.test_accuracy)} ({fixed(1)(e.seconds)} s)"
+        )
+    return lines
+
+
+def _run_runs_export(args: argparse.Namespace) -> int:
+    from cnnlab.training.report import write_csv
+
+    runs = _runs(args)
+    path = write_csv(args.csv, runs)
+    print(f"Wrote {len(runs)} run{'s' if len(runs) != 1 else ''} to {path}")
+    return 0
+
+
+def _run_runs_rename(args: argparse.Namespace) -> int:
+    from cnnlab.training import RunStore
+
+    store = RunStore()
+    info = store.rename(args.run_id, args.name) if args.name.strip() else store.clear_name(args.run_id)
+    print(f"{info.id}: {info.name}")
+    return 0
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     import json
 
@@ -682,3 +1157,95 @@ def _read_image(path: str):
     h, w, stride = rgba.height(), rgba.width(), rgba.bytesPerLine()
     pixels = np.frombuffer(rgba.constBits(), dtype=np.uint8, count=stride * h)
     return pixels.reshape(h, stride)[:, : w * 4].reshape(h, w, 4).copy()
+
+
+# -- export and import: the work is in cnnlab.bridge -------------------------------------------------------
+
+
+def _add_bridge_parsers(sub: argparse._SubParsersAction) -> None:
+    ex = sub.add_parser(
+        "export",
+        help="write a checkpoint's network as ONNX or as PyTorch code and weights",
+        description="ONNX: one .onnx file (opset 17, NCHW float32 input with a free batch axis, class names "
+        "and preprocessing in its metadata). PyTorch: a folder with model.py (an nn.Module, no cnnlab "
+        "needed), model.safetensors and README.md.",
+    )
+    ex.add_argument("checkpoint", metavar="CHECKPOINT")
+    ex.add_argument("--format", choices=("onnx", "pytorch"), default="onnx", help="onnx (default) or pytorch")
+    ex.add_argument("--out", required=True, metavar="PATH", help="the .onnx file, or the folder for pytorch")
+    ex.add_argument(
+        "--logits", action="store_true", help="ONNX: output the logits instead of softmax probabilities"
+    )
+    _add_budget_arguments(ex)
+    ex.set_defaults(func=_run_export)
+
+    im = sub.add_parser(
+        "import",
+        help="turn an ONNX model made of the engine's layers into a cnnlab checkpoint",
+        description="Reads a chain of Conv, pooling, BatchNormalization, Flatten/Reshape, Gemm or MatMul+Add "
+        "and activation nodes (as torch.onnx.export writes a small sequential CNN, or cnnlab export); "
+        "anything else is refused naming the node and its operator.",
+    )
+    im.add_argument("model", metavar="MODEL.onnx")
+    im.add_argument("--out", required=True, metavar="CHECKPOINT", help="the checkpoint (.npz) to write")
+    _add_budget_arguments(im)
+    im.set_defaults(func=_run_import)
+
+
+def _not_the_same_file(source: str, out: str) -> None:
+    from pathlib import Path
+
+    if Path(out).resolve() == Path(source).resolve():
+        raise UserError(f"{out}: --out names the file being read; choose another path")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from cnnlab.bridge import export_checkpoint
+    from cnnlab.engine import load_checkpoint
+    from cnnlab.engine.reading import size_text
+
+    _not_the_same_file(args.checkpoint, args.out)
+    if args.logits and args.format != "onnx":
+        raise UserError("--logits applies to --format onnx only (model.py always returns logits)")
+    checkpoint = load_checkpoint(args.checkpoint, _budget(args))
+    output = "logits" if args.logits else "probabilities"
+    written = export_checkpoint(checkpoint, args.out, args.format, output=output)
+    for path in written:
+        print(f"Wrote {path} ({size_text(path.stat().st_size)})")
+    spec = checkpoint.spec
+    c, h, w = spec.input_shape
+    if args.format == "onnx":
+        k = spec.output_shape()[0]
+        print(f"Input 'input': float32 (batch, {c}, {h}, {w}); output '{output}': (batch, {k})")
+    else:
+        print(f"Run it with: cd {args.out} && python model.py   (needs: pip install torch safetensors)")
+    return 0
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from cnnlab.bridge import import_onnx
+    from cnnlab.bridge.onnx_import import describe
+
+    _not_the_same_file(args.model, args.out)
+    checkpoint, written = import_onnx(args.model, args.out, _budget(args))
+    print(describe(checkpoint))
+    print(f"Saved {written}; try: cnnlab eval {written}")
+    return 0
+
+
+def _png_bytes(image) -> bytes:
+    """uint8 (H, W) grey -> the bytes of a PNG file, encoded by Qt (imported only here)."""
+    import numpy as np
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+    from PySide6.QtGui import QImage
+
+    a = np.ascontiguousarray(image, dtype=np.uint8)
+    h, w = a.shape
+    picture = QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8)
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not picture.save(buffer, "PNG"):
+        raise UserError("Qt could not encode a PNG image")
+    buffer.close()
+    return bytes(data.data())

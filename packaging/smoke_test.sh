@@ -30,3 +30,19 @@ if [ "$status" -ne 0 ]; then
   exit 1
 fi
 echo "self-test passed in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+
+# The bridge loads its modules by name (invisible to PyInstaller): PyTorch export must work frozen, and
+# ONNX, left out of the bundle, must say so in one line.
+"$exe" train --preset seed --dataset synthetic --epochs 1 --limit 256 --out "$tmp_home/run" --no-record >/dev/null
+"$exe" export "$tmp_home/run/checkpoint.npz" --format pytorch --out "$tmp_home/pt" >/dev/null
+for f in model.py model.safetensors README.md; do
+  [ -s "$tmp_home/pt/$f" ] || { echo "bridge: PyTorch export wrote no $f" >&2; exit 1; }
+done
+set +e
+onnx_message=$("$exe" export "$tmp_home/run/checkpoint.npz" --out "$tmp_home/m.onnx" 2>&1)
+onnx_status=$?
+set -e
+case "$onnx_status:$onnx_message" in
+  "2:cnnlab: error: ONNX export and import is not part of this bundle"*) echo "ok    bridge: PyTorch export works; ONNX says it is left out";;
+  *) echo "bridge: unexpected ONNX export result (exit $onnx_status): $onnx_message" >&2; exit 1;;
+esac

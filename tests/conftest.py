@@ -23,6 +23,14 @@ def real_data_dir() -> Path | None:
     return path if (path / "mnist").is_dir() else None
 
 
+@pytest.fixture(autouse=True)
+def isolated_mine(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The learner's own digits (``mine``) of every test live in a fresh folder, never the real one."""
+    folder = tmp_path_factory.mktemp("mine", numbered=True) / "collection"
+    monkeypatch.setenv("CNNLAB_MINE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -34,7 +34,7 @@ def seed_files(tmp_path):
     return spec, checkpoint
 
 
-TRAIN = ("--dataset", "synthetic", "--limit", "32", "--epochs", "1", "--no-record")
+TRAIN = ("--dataset", "synthetic", "--limit", "64", "--epochs", "1", "--no-record")  # one batch of 64
 
 
 def test_the_flags_set_the_budget_of_train_eval_and_predict(capsys, seed_files, tmp_path):

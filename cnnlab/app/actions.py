@@ -98,6 +98,24 @@ FILE_COMMANDS = (
         QStyle.SP_DialogSaveButton,
     ),
     Command(
+        "open_onnx",
+        "Open &ONNX model...",
+        (),
+        "Bring a small CNN saved as ONNX (from PyTorch, or exported here) into the lab's views.",
+    ),
+    Command(
+        "export_onnx",
+        "Export network as ONN&X...",
+        (),
+        "Save the network the views show as an ONNX model, for ONNX Runtime and other tools.",
+    ),
+    Command(
+        "export_pytorch",
+        "Export network for &PyTorch...",
+        (),
+        "Write the network as PyTorch code (model.py) and weights (model.safetensors) into a folder.",
+    ),
+    Command(
         "export_plots",
         "&Export plots as PNG...",
         ("Ctrl+Shift+E",),

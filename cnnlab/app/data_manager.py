@@ -114,7 +114,7 @@ class DataManager(QObject):
         """Use ``folder`` as the data folder. The dataset's own folder (``.../mnist``) is accepted too."""
         folder = Path(folder)
         name = self.state.dataset_name
-        if name not in DATASETS or DATASETS[name].is_synthetic:
+        if name not in DATASETS or not DATASETS[name].files:
             name = "mnist"
         if folder.name in DATASETS and not (folder / name).is_dir():
             name, folder = folder.name, folder.parent
@@ -124,7 +124,7 @@ class DataManager(QObject):
     def download(self, name: str | None = None) -> TaskHandle | None:
         """Download ``name`` (default: the chosen dataset, or MNIST) with a cancellable progress dialog."""
         name = name or self.state.dataset_name
-        if name not in DATASETS or DATASETS[name].is_synthetic:
+        if name not in DATASETS or not DATASETS[name].files:
             name = "mnist"
         info = DATASETS[name]
         dialog = QProgressDialog(f"Downloading {info.title}...", "Cancel", 0, 1000, self._window)

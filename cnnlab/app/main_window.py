@@ -14,8 +14,9 @@ import json
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+import numpy as np
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from cnnlab.app.actions import make_actions, soft_key_commands
 from cnnlab.app.checkpoints import CheckpointCommands
+from cnnlab.app.collection import Collection
 from cnnlab.app.data_manager import DataManager
 from cnnlab.app.dialogs import about_box, shortcuts_dialog
 from cnnlab.app.lesson.actions import LessonActions
@@ -55,7 +57,7 @@ from cnnlab.app.worker import TrainingController
 from cnnlab.app.workspaces import VIEWS, WORKSPACES, ViewSpec, WorkspaceSpec, workspace_of
 from cnnlab.data import DATASETS, DataError
 from cnnlab.engine import Checkpoint, CheckpointError, NetSpec, SpecError
-from cnnlab.training import ConfigError, RunStore, Snapshot, TrainingSession
+from cnnlab.training import ConfigError, RunStore, Snapshot, TrainConfig, TrainingSession
 
 RUN_EVENTS_TO_STATE = {"finished": "finished", "stopped": "stopped", "diverged": "diverged"}
 USER_RUNS = object()  # "record runs in the user's data folder" (the runs history's default place)
@@ -75,6 +77,8 @@ class MainWindow(QMainWindow):
     ``toggle_pause``, ``step_batch``, ``step_epoch``, ``stop_training``, ``reset``; ``build_spec(spec)``
     switches the network (asking first when that would discard a trained one).
     """
+
+    firstShown = Signal(float)  # ms from the process start to the window's first frame
 
     def __init__(
         self,
@@ -98,6 +102,7 @@ class MainWindow(QMainWindow):
         self.controller = TrainingController(self, run_store=self.run_store)
         self.data = DataManager(self.state, self, synthetic_size=synthetic_size)
         self.checkpoints = CheckpointCommands(self)
+        self.collection = Collection(parent=self)
         self.lesson_actions = LessonActions(self)
         self.actions: dict[str, QAction] = make_actions(self)
         self.workspace_specs = {w.key: w for w in workspaces}
@@ -113,6 +118,8 @@ class MainWindow(QMainWindow):
         # Tests replace this to answer questions ("discard the trained network?") without a dialog.
         self.confirm = self._confirm_with_dialog
         self._start_when_loaded: str | None = None  # how to start once the data is loaded
+        self._finetune: dict | None = None  # the fine-tuning run going, and what it is measured against
+        self.finetune_results: list | None = None
         self._dialogs: list[QWidget] = []
         self._fitted = False
 
@@ -132,8 +139,11 @@ class MainWindow(QMainWindow):
         self.resize(self._fitting_size(DEFAULT_SIZE))
         if self.remembered.geometry is not None:
             self.restoreGeometry(self.remembered.geometry)
-        first = self.remembered.workspace or next(iter(self.workspace_specs))
-        self.show_workspace(first)
+        # The first workspace is built right after the window first shows (see showEvent), so the window
+        # appears before its plots and their libraries are loaded; asking for a view builds it at once.
+        self.current_workspace = self.remembered.workspace or next(iter(self.workspace_specs))
+        self.mode_bar.set_current(self.current_workspace)
+        self.shown_after_ms: float | None = None
         shown = self.remembered.lesson_shown
         self.set_lesson_visible(self.remembered.first_start if shown is None else shown)
         self.lesson.show_step(self.remembered.lesson_step if not self.remembered.first_start else 0)
@@ -141,8 +151,9 @@ class MainWindow(QMainWindow):
             self.show_error(describe_notes(self.remembered.notes), level="warn", topic="settings")
         self._update_actions()
         self._update_network_status()
-        if load_data:
-            self.data.choose(self.state.dataset_name)
+        # The dataset loads in the background once the window is up (its thread would compete with the
+        # first frame for the interpreter).
+        self._load_data_when_shown = load_data
 
     # -- the window's parts ------------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -201,8 +212,12 @@ class MainWindow(QMainWindow):
         a = self.actions
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for key in ("open_checkpoint", "open_pretrained", "save_checkpoint", "export_plots"):
+        for key in ("open_checkpoint", "open_pretrained", "open_onnx", "save_checkpoint"):
             file_menu.addAction(a[key])
+        file_menu.addSeparator()
+        for key in ("export_onnx", "export_pytorch", "export_plots"):
+            file_menu.addAction(a[key])
+        self.checkpoints.explain_unavailable(a)
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
 
@@ -291,6 +306,9 @@ class MainWindow(QMainWindow):
         a["open_checkpoint"].triggered.connect(self.open_checkpoint)
         a["save_checkpoint"].triggered.connect(self.save_checkpoint)
         a["open_pretrained"].triggered.connect(self.open_pretrained)
+        a["open_onnx"].triggered.connect(self.checkpoints.open_onnx_dialog)
+        a["export_onnx"].triggered.connect(self.checkpoints.export_onnx_dialog)
+        a["export_pytorch"].triggered.connect(self.checkpoints.export_pytorch_dialog)
         a["export_plots"].triggered.connect(self.export_plots)
         a["quit"].triggered.connect(self.close)
         a["download"].triggered.connect(lambda: self.data.download())
@@ -307,6 +325,7 @@ class MainWindow(QMainWindow):
         c.failed.connect(self._on_run_failed)
         c.runEnded.connect(self._on_run_ended)
         c.stateChanged.connect(self._update_actions)
+        c.sweepEnded.connect(self._on_sweep_ended)
         s.liveSettingsChanged.connect(self._on_live_settings)
         s.themeChanged.connect(self._apply_theme)
         s.runStateChanged.connect(lambda _: self._update_actions())
@@ -426,6 +445,138 @@ class MainWindow(QMainWindow):
     def curves(self):
         return self.view("curves")
 
+    def measure_on(self, source: str) -> None:
+        """What Test results measures: "test" (the dataset's test set), "mine-all" or "mine-test" (your
+        digits, all of them or the held-out fifth that training on them never sees)."""
+        from cnnlab.app.views.evaluation import TestEvaluator
+
+        evaluator = TestEvaluator.shared(self.state)
+        state = self.collection.state
+        if source == "test":
+            evaluator.use_images(None)
+            return
+        if state is None or not len(state):
+            self.show_error(
+                "You have no digits of your own yet: draw one on the pad (Look inside) and press its number "
+                "to keep it.",
+                level="warn",
+                topic="collection",
+            )
+            return
+        keep = state.test_mask if source == "mine-test" else np.ones(len(state), bool)
+        if not keep.any():
+            self.show_error("None of your digits is held out for testing yet: keep a few more.", level="warn")
+            return
+        words = "of your digits (held out)" if source == "mine-test" else "of your digits"
+        evaluator.use_images(state.images[keep], state.labels[keep].astype(np.int64), words)
+
+    def show_results_on(self, source: str) -> None:
+        predictions = self.show_view("predictions")
+        if predictions is not None:
+            predictions.set_source(source)
+
+    # -- your digits ---------------------------------------------------------------------------------
+    def import_digits(self, folder: str) -> None:
+        """Add a folder of PNG/JPEG pictures to your digits (decoded with QImage in the save's thread)."""
+        from cnnlab.app.views.drawing import qimage_to_rgba
+        from cnnlab.data.mine import image_files
+
+        try:
+            files = image_files(folder)
+        except DataError as exc:
+            self.show_error(f"Could not import: {exc}", topic="collection")
+            return
+        pairs = []
+        for name, path in files:
+            image = QImage(str(path))
+            if image.isNull():
+                self.show_error(f"Could not import: {name} is not a picture Qt can read", topic="collection")
+                return
+            pairs.append((name, qimage_to_rgba(image)))
+        self.collection.import_images(pairs)
+        self.statusBar().showMessage(f"Importing {len(pairs)} pictures from {folder}...", 5000)
+
+    def export_digits(self, folder: str, layout: str = "by-label") -> None:
+        from cnnlab.app.views.drawing import png_bytes
+
+        self.collection.export_pngs(folder, png_bytes, layout)
+        self.statusBar().showMessage(f"Exporting your digits to {folder}...", 5000)
+
+    def start_finetune(self, share: float, epochs: int, lr: float) -> bool:
+        """Train the network the views show further on your digits mixed with MNIST (``share`` of each
+        batch from MNIST); before and after, measure it on your held-out digits and on MNIST's test set."""
+        from cnnlab.app.views.common import private_copy
+        from cnnlab.data import MixedDataset, load_mine, mix_datasets
+        from cnnlab.training.headless import starting_weights
+
+        base = self.state.dataset
+        if isinstance(base, MixedDataset):
+            base = base.other
+        network = self.state.inspector()
+        if base is None or network is None:
+            self.show_error(
+                "Fine-tuning needs MNIST loaded (Data) and a network.", level="warn", topic="data"
+            )
+            return False
+        try:
+            mine = load_mine(self.collection.store.root)
+            mix = mix_datasets(mine, base, float(share), seed=self.state.config.seed)
+        except (DataError, ValueError) as exc:
+            self.show_error(f"Fine-tuning cannot start: {describe_exception(exc)}", topic="collection")
+            return False
+        before = private_copy(network)
+        checkpoint = starting_weights(Checkpoint(network.spec, before.state_dict()))
+        config = self.state.config.replace(
+            dataset=mix.name,
+            epochs=int(epochs),
+            lr=float(lr),
+            train_limit=None,
+            spec=network.spec,
+            validation=0,  # your digits have their own held-out part; none of them is set aside again
+        )
+        try:
+            session = self.controller.start(config, mix, checkpoint)
+        except START_ERRORS as exc:
+            self.show_error(f"Fine-tuning could not start: {describe_exception(exc)}", topic="training")
+            return False
+        self._finetune = {"run": session.run_id, "mine": mine, "base": base, "before": before}
+        self.state.start_run(session.run_id)
+        self.show_view("curves")
+        return True
+
+    def _finetune_ended(self) -> None:
+        """Before and after, on your held-out digits and on MNIST's test set, off the GUI thread."""
+        from cnnlab.app.views.common import private_copy
+        from cnnlab.training.metrics import evaluate_network
+
+        job, self._finetune = self._finetune, None
+        after = self.state.inspector()
+        if job is None or after is None or self.state.run_id != job["run"]:
+            return
+        after = private_copy(after)
+        mine, base = job["mine"], job["base"]
+
+        def work(task_state):
+            rows = []
+            for what, data in (("your held-out digits", mine), (f"{base.name} test set", base)):
+                k = len(data.class_names)
+                accuracy = [evaluate_network(n, data.test_images, data.test_labels, k)[0]
+                            for n in (job["before"], after)]  # fmt: skip
+                rows.append((what, accuracy[0], accuracy[1]))
+            return rows
+
+        task = self.checkpoints._tasks.run(work, "finetune-measure", start=False)
+        task.done.connect(self._show_before_after)
+        task.start()
+
+    def _show_before_after(self, rows) -> None:
+        self.finetune_results = rows
+        browser = self.view("mine")
+        if browser is not None:
+            browser.set_before_after(rows)
+        words = "; ".join(f"{what}: {a:.1%} -> {b:.1%}" for what, a, b in rows)
+        self.statusBar().showMessage(f"Fine-tuned. {words}", 15000)
+
     def look_inside_test_image(self, index: int) -> None:
         """A test image onto the drawing pad and into the feature maps (from Predictions)."""
         for key in ("drawing", "feature_maps"):
@@ -462,6 +613,18 @@ class MainWindow(QMainWindow):
             self._fitted = True
             # The frame's size is known only once a window manager has framed the window.
             QTimer.singleShot(150, self.fit_to_screen)
+            QTimer.singleShot(0, self._first_frame_shown)
+
+    def _first_frame_shown(self) -> None:
+        from cnnlab.app.startup import process_age_ms
+
+        self.shown_after_ms = process_age_ms()
+        self.firstShown.emit(self.shown_after_ms)
+        if self._load_data_when_shown:
+            self._load_data_when_shown = False
+            self.data.choose(self.state.dataset_name)
+        if self.stack.currentWidget() is None or self.current_workspace not in self._workspaces:
+            self.show_workspace(self.current_workspace)
 
     def fit_to_screen(self) -> None:
         """Shrink and move the window so that all of it, frame included, lies on its screen."""
@@ -563,6 +726,47 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Built a new network with {spec.num_params():,} parameters.", 5000)
         return True
 
+    def start_sweep(self, setting: str, values, base: TrainConfig | None = None) -> bool:
+        """Train one run per value of ``setting`` (``training.sweep``), one after another, from ``base``
+        (default: the current settings); each is a normal run in the history (Compare)."""
+        from cnnlab.training.sweep import Sweep
+
+        dataset = self.state.dataset
+        if dataset is None:
+            self.show_error(
+                "There is no data to train on yet: choose or load a dataset (Data) first.",
+                level="warn",
+                topic="data",
+            )
+            return False
+        base = (base or self.state.config).replace(dataset=dataset.name)
+        if not self._may_discard("A comparison run"):
+            return False
+        try:
+            sweep = Sweep(base, setting, list(values))
+            self.controller.start_sweep(sweep, dataset)
+        except START_ERRORS as exc:
+            self.show_error(f"The comparison could not start: {describe_exception(exc)}", topic="training")
+            return False
+        self.banner.clear("training")
+        self.state.set_run_state("running")
+        panel = self.view("sweep", build=False)
+        if panel is not None:
+            panel.sweep_started(sweep)
+        values = ", ".join(p.label for p in sweep.points)
+        self.statusBar().showMessage(f"Comparing {len(sweep)} runs of {sweep.setting}: {values}", 8000)
+        return True
+
+    def _on_sweep_ended(self, sweep, results) -> None:
+        panel = self.view("sweep", build=False)
+        if panel is not None:
+            panel.sweep_ended(sweep, results)
+        runs = self.view("runs", build=False)
+        if runs is not None:
+            runs.refresh()
+            runs.set_checked([r.run_id for r in results if r.run_id])
+        self.statusBar().showMessage(f"The comparison of {sweep.setting} is done: see Compare.", 8000)
+
     def _begin_run(self, first: str) -> bool:
         dataset = self.state.dataset
         if dataset is None:
@@ -604,6 +808,11 @@ class MainWindow(QMainWindow):
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         self.state.set_snapshot(snapshot)
+        sweep = self.controller.sweep
+        if sweep is not None:
+            panel = self.view("sweep", build=False)
+            if panel is not None:
+                panel.run_under_way(*sweep)
         if snapshot.event in RUN_EVENTS_TO_STATE:
             self.state.set_run_state(RUN_EVENTS_TO_STATE[snapshot.event], snapshot.message)
             if snapshot.event == "diverged":
@@ -622,6 +831,8 @@ class MainWindow(QMainWindow):
         if self.state.run_state in ("running", "paused", "loading"):
             self.state.set_run_state("stopped", "Training stopped.")
         self._update_actions()
+        if self._finetune is not None and session is not None and session.run_id == self._finetune["run"]:
+            self._finetune_ended()
 
     def _on_live_settings(self, changes: dict) -> None:
         try:
@@ -684,6 +895,10 @@ class MainWindow(QMainWindow):
 
     def _update_run_status(self, snapshot: Snapshot | None) -> None:
         words = STATE_WORDS.get(self.state.run_state, self.state.run_state)
+        sweep = self.controller.sweep
+        if sweep is not None and self.state.run_state in ("running", "paused"):
+            run, index = sweep
+            words = f"{words} run {index + 1} of {len(run)} ({run.setting} {run.points[index].label})"
         summary = words
         if snapshot is not None and self.state.run_state in ("running", "paused"):
             epoch = min(snapshot.epoch + 1, snapshot.epochs)
@@ -859,6 +1074,8 @@ class MainWindow(QMainWindow):
         """Stop training and background work and wait for their threads."""
         self._start_when_loaded = None
         self.lesson_actions.shutdown()
+        self.checkpoints.shutdown()
+        self.collection.shutdown()
         self.controller.shutdown()
         self.data.shutdown()
         self.state.shutdown()

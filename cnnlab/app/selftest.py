@@ -122,7 +122,7 @@ class SelfTest:
         # dialog nobody can see would stop it.
         self.window.confirm = lambda question: True
         self.window.show()
-        if not self.wait_until(self.window.isVisible, 10):
+        if not self.wait_until(lambda: self.window.shown_after_ms is not None, 10):
             raise RuntimeError("the window did not show")
         self.app.processEvents()
         missing = [
@@ -132,7 +132,10 @@ class SelfTest:
             problems = "; ".join(self.window.view_errors.get(k, "missing").splitlines()[0] for k in missing)
             raise RuntimeError(f"panels not built: {', '.join(missing)} ({problems})")
         views = len(self.window.built_views())
-        return f"{self.window.width()}x{self.window.height()}, {views} views built so far"
+        return (
+            f"{self.window.width()}x{self.window.height()}, shown {self.window.shown_after_ms:.0f} ms after "
+            f"start, {views} views built"
+        )
 
     def load_data(self) -> str:
         from cnnlab.data import resolve

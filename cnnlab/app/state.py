@@ -23,10 +23,10 @@ from cnnlab.app.theme import THEME_NAMES, Theme, get_theme
 from cnnlab.data import DATASETS, Dataset, Resolution
 from cnnlab.engine import (
     PRESET_NAMES,
+    Budget,
     Checkpoint,
     NetSpec,
     Network,
-    SpecError,
     build,
     load_preset,
     network_from_state,
@@ -37,8 +37,6 @@ from cnnlab.training import LIVE_SETTINGS, Snapshot, TrainConfig
 SETTLED_EVENTS = frozenset({"started", "paused", "epoch_end", "finished", "stopped", "diverged"})
 
 INSPECTOR_INTERVAL_MS = 500
-
-MAX_PARAMS = 50_000_000
 
 RUN_STATES = ("idle", "loading", "running", "paused", "finished", "stopped", "diverged", "failed")
 
@@ -130,15 +128,10 @@ class AppState(QObject):
         self.checkpoint = None
         self.update_config(spec=spec)
 
-    @staticmethod
-    def check_spec_fits(spec: NetSpec, num_classes: int | None = None) -> None:
-        """Raise ``SpecError`` (naming the layer) unless ``spec`` can be built within the engine's budget."""
-        infos = spec.validate(num_classes=num_classes)
-        params = sum(info.params for info in infos)
-        if params > MAX_PARAMS:
-            raise SpecError(
-                f"the network has {params:,} parameters, more than the lab's budget of {MAX_PARAMS:,}"
-            )
+    def check_spec_fits(self, spec: NetSpec, num_classes: int | None = None) -> None:
+        """Raise ``SpecError`` (naming the layer and the budget) unless ``spec`` can be built within the
+        engine's budget (parameters, and one training step's activations at the chosen batch size)."""
+        spec.validate(num_classes=num_classes, budget=Budget().at_batch(self._config.batch_size))
 
     def request_build(self, spec: NetSpec) -> None:
         """For the architecture editor: build ``spec`` (the window asks first if a run is going)."""
@@ -205,6 +198,8 @@ class AppState(QObject):
 
     # -- the run -----------------------------------------------------------------------------------
     def start_run(self, run_id: str) -> None:
+        # A loaded checkpoint is where this run starts: once started, the run's own weights take over.
+        self.checkpoint = None
         self.run_id = run_id
         self.snapshot = None
         self.runChanged.emit(run_id)
@@ -282,7 +277,8 @@ class AppState(QObject):
         snap = self.snapshot
         words = f"trained {snap.step:,} steps"
         if snap.test_accuracy is not None:
-            words += f", test {snap.test_accuracy:.1%}"
+            where = "your held-out digits" if snap.dataset.startswith("mine") else "test"
+            words += f", {where} {snap.test_accuracy:.1%}"
         return words
 
     def trained_description(self) -> str:

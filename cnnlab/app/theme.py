@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -140,13 +139,19 @@ def style_sheet(theme: Theme) -> str:
 
 
 def apply_theme(app: QApplication, theme: Theme) -> None:
+    sheet = style_sheet(theme)
+    if app.styleSheet() == sheet and app.property("cnnlab_theme") == theme.name:
+        return  # already in this look: setting it again re-polishes every widget for nothing
     app.setStyle("Fusion")  # the one style that honours a custom palette the same on every platform
     app.setPalette(palette_for(theme))
-    app.setStyleSheet(style_sheet(theme))
+    app.setStyleSheet(sheet)
+    app.setProperty("cnnlab_theme", theme.name)
 
 
-def style_plot(plot: pg.PlotItem, theme: Theme) -> None:
-    """Axis, label and grid colours of one pyqtgraph plot."""
+def style_plot(plot, theme: Theme) -> None:
+    """Axis, label and grid colours of one pyqtgraph ``PlotItem``."""
+    import pyqtgraph as pg  # here, not at the top: the window shows before pyqtgraph is loaded
+
     pen = pg.mkPen(theme.plot_foreground)
     for name in ("left", "bottom", "right", "top"):
         axis = plot.getAxis(name)

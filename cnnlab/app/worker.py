@@ -56,6 +56,7 @@ class TrainingController(QObject):
     runStarted = Signal(object)  # TrainingSession (read its run_id and config; never its network)
     runEnded = Signal(object)  # TrainingSession whose thread has ended (finished, stopped, failed)
     stateChanged = Signal()  # running or paused may have changed
+    sweepEnded = Signal(object, object)  # Sweep, [SweepResult] of the runs trained (finished or cancelled)
 
     def __init__(
         self,
@@ -109,6 +110,60 @@ class TrainingController(QObject):
         self.stateChanged.emit()
         return session
 
+    def start_sweep(self, sweep, dataset: Dataset) -> TaskHandle:
+        """Train a sweep's runs one after another in one background task (``training.sweep.run_sweep``),
+        each a normal run recorded in the runs history; the runs' snapshots arrive as ``snapshot`` like a
+        single run's, and Pause, Step and live settings steer the run under way. ``stop``/``discard``
+        cancel the whole sweep. ``sweepEnded(results)`` comes once it is over (finished or cancelled).
+        Raises ``ConfigError`` at once when one of its runs cannot work with ``dataset``."""
+        from cnnlab.training.sweep import run_sweep
+
+        self.discard()
+        sweep.check(dataset)
+        store = self.run_store
+
+        def work(state: TaskState):
+            handle.sweep_results = []
+
+            def on_session(index, session) -> None:
+                handle.session = session  # the run under way: the one Pause and Step steer
+                handle.sweep_index = index
+                if state.cancelled:
+                    session.stop()
+
+            return run_sweep(
+                sweep,
+                dataset,
+                store,
+                on_snapshot=lambda index, snapshot: state.report(snapshot),
+                cancel=state.event,
+                on_session=on_session,
+                on_result=handle.sweep_results.append,
+            )
+
+        handle = self._tasks.run(work, f"sweep-{sweep.id}", start=False)
+        handle.session = None
+        handle.sweep = sweep
+        handle.sweep_index = 0
+        handle.sweep_results = []
+        handle.progress.connect(lambda snap, h=handle: self._deliver(h, snap))
+        handle.failed.connect(lambda message, details, h=handle: self._on_failed(h, message, details))
+        handle.done.connect(lambda results, h=handle: self.sweepEnded.emit(sweep, list(results)))
+        handle.cancelled.connect(lambda h=handle: self.sweepEnded.emit(sweep, list(h.sweep_results)))
+        handle.finished.connect(lambda h=handle: self._on_run_ended(h))
+        self._current = handle
+        handle.start()
+        self.stateChanged.emit()
+        return handle
+
+    @property
+    def sweep(self):
+        """The sweep under way (``training.sweep.Sweep``) and the index of its current run, or None."""
+        handle = self._current
+        if handle is None or getattr(handle, "sweep", None) is None or handle.is_finished():
+            return None
+        return handle.sweep, handle.sweep_index
+
     # -- steering -------------------------------------------------------------------------------------
     @property
     def session(self) -> TrainingSession | None:
@@ -120,15 +175,15 @@ class TrainingController(QObject):
         return self._current is not None and not self._current.is_finished()
 
     def is_paused(self) -> bool:
-        return self.is_running() and self.session.paused
+        return self.is_running() and self.session is not None and self.session.paused
 
     def pause(self) -> None:
-        if self.is_running():
+        if self.is_running() and self.session is not None:
             self.session.pause()
             self.stateChanged.emit()
 
     def resume(self) -> None:
-        if self.is_running():
+        if self.is_running() and self.session is not None:
             self.session.resume()
             self.stateChanged.emit()
 
@@ -139,23 +194,26 @@ class TrainingController(QObject):
             self.pause()
 
     def step(self, batches: int = 1) -> None:
-        if self.is_running():
+        if self.is_running() and self.session is not None:
             self.session.step(batches)
             self.stateChanged.emit()
 
     def step_epoch(self) -> None:
-        if self.is_running():
+        if self.is_running() and self.session is not None:
             self.session.step_epoch()
             self.stateChanged.emit()
 
     def set_live(self, **changes: Any) -> None:
         """Apply live settings to the current run (ConfigError for a bad value); no run: nothing to do."""
-        if self.is_running():
+        if self.is_running() and self.session is not None:
             self.session.set_live(**changes)
 
     def stop(self) -> None:
         if self.is_running():
-            self.session.stop()
+            if self.sweep is not None:
+                self._current.cancel()  # a sweep stops as a whole: the run under way, and no later one
+            elif self.session is not None:
+                self.session.stop()
             self.stateChanged.emit()
 
     def discard(self) -> None:
@@ -186,4 +244,7 @@ class TrainingController(QObject):
         if handle is self._current:
             self._current = None
             self.runEnded.emit(handle.session)
+        # An ended run's session (its network, data order, curves) is kept only as the last one.
+        if handle.session is not self.last_session:
+            handle.session = None
             self.stateChanged.emit()

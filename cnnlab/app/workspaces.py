@@ -118,6 +118,7 @@ def _drawing(window: MainWindow) -> QWidget:
     panel = DrawingPanel(window.state)
     _keys_local(panel)
     _say_when_untrained(window, panel)
+    panel.set_collection(window.collection)
     return panel
 
 
@@ -144,6 +145,8 @@ def _predictions(window: MainWindow) -> QWidget:
     view = PredictionsView(window.state)
     view.imageActivated.connect(window.look_inside_test_image)
     _say_when_untrained(window, view)
+    view.offer_your_digits(True)
+    view.sourceChosen.connect(window.measure_on)
     return view
 
 
@@ -207,6 +210,21 @@ def _runs(window: MainWindow) -> QWidget:
     return view
 
 
+def _sweep(window: MainWindow) -> QWidget:
+    from cnnlab.app.views.sweep_panel import SweepPanel
+
+    panel = SweepPanel()
+    panel.runRequested.connect(
+        lambda setting, values, epochs, images: window.start_sweep(
+            setting, values, window.state.config.replace(epochs=epochs, train_limit=images)
+        )
+    )
+    panel.cancelRequested.connect(window.stop_training)
+    window.state.themeChanged.connect(panel.apply_theme)
+    panel.apply_theme(window.state.theme)
+    return panel
+
+
 def _dataset(window: MainWindow) -> QWidget:
     from cnnlab.app.views.dataset_panel import DatasetPanel
 
@@ -216,6 +234,17 @@ def _dataset(window: MainWindow) -> QWidget:
     panel.chooseFolderRequested.connect(window.data.choose_folder)
     panel.useSyntheticRequested.connect(window.data.use_synthetic)
     return panel
+
+
+def _mine(window: MainWindow) -> QWidget:
+    from cnnlab.app.views.mine_browser import MineBrowser
+
+    view = MineBrowser(window.collection)
+    view.measureRequested.connect(lambda: window.show_results_on("mine-all"))
+    view.fineTuneRequested.connect(window.start_finetune)
+    view.importRequested.connect(window.import_digits)
+    view.exportRequested.connect(window.export_digits)
+    return view
 
 
 VIEWS: dict[str, ViewSpec] = {
@@ -319,6 +348,16 @@ VIEWS: dict[str, ViewSpec] = {
             "The network drawn as blocks, sized by the shapes that flow through it.",
         ),
         ViewSpec(
+            "sweep",
+            "Change one thing",
+            _sweep,
+            "Pick one setting and some values: one run per value, then their results side by side.",
+            "This is how the lesson's exercises are done: the same network and data, one setting changed, "
+            "everything else the same (the settings in Train). Each run is kept in the history, named "
+            "by what sets it apart, and drawn beside the others in Runs.",
+            scroll=True,
+        ),
+        ViewSpec(
             "runs",
             "Runs",
             _runs,
@@ -334,6 +373,16 @@ VIEWS: dict[str, ViewSpec] = {
             "MNIST is 70,000 handwritten digits; Fashion-MNIST the same format with ten kinds of clothing. "
             "Without a download, synthetic digits let you try everything at once.",
             scroll=True,
+        ),
+        ViewSpec(
+            "mine",
+            "Your digits",
+            _mine,
+            "The digits you drew and kept on the pad: a dataset of your own handwriting.",
+            "A network that reads MNIST well often misreads digits drawn with a mouse. Keep some (Look "
+            "inside: draw, then press the digit's number), test the network on them, and fine-tune it on "
+            "them mixed with MNIST so it learns your hand without forgetting MNIST. One in five of your "
+            "digits is held out: it is never trained on, so it measures the effect honestly.",
         ),
     )
 }
@@ -371,13 +420,13 @@ WORKSPACES: tuple[WorkspaceSpec, ...] = (
         "compare",
         "Compare",
         "Compare runs: their settings, curves and results (Ctrl+5)",
-        (Slot(("runs",), 1200, 560),),
+        (Slot(("sweep",), 400, 280), Slot(("runs",), 800, 420)),
     ),
     WorkspaceSpec(
         "data",
         "Data",
         "Choose, download or generate the images to learn from (Ctrl+6)",
-        (Slot(("dataset",), 1200, 400),),
+        (Slot(("dataset",), 520, 300), Slot(("mine",), 680, 380)),
     ),
 )
 

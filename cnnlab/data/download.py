@@ -98,6 +98,11 @@ def fetch(
     info = get_info(name)
     if info.is_synthetic:
         raise DataError(f"'{info.name}' is generated in memory; there is nothing to download")
+    if info.is_collection:
+        raise DataError(
+            f"'{info.name}' is your own collection of digits; there is nothing to download (label digits on "
+            "the drawing pad, or add pictures with 'cnnlab data add-mine')"
+        )
     bases = list(mirrors if mirrors is not None else info.mirrors)
     if not bases:
         raise DownloadError(f"no download mirrors are known for '{info.name}'")

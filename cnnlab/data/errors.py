@@ -53,5 +53,15 @@ class DownloadCancelled(DataError):
     """The user cancelled a download; nothing partial was kept."""
 
 
+class CollectionError(DataFileError):
+    """A file of the learner's own digits collection (``mine``) is damaged, or disagrees with the other
+    files of the collection (a different number of samples, another label)."""
+
+
+class NotEnoughSamples(DataError):
+    """The learner's own digits collection holds too few samples for what was asked (none at all, or none
+    in the part held out for testing)."""
+
+
 class EmptyDrawing(DataError):
     """The canvas holds no drawing (or only a speck), so there is nothing to classify."""

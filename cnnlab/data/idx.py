@@ -215,6 +215,16 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     The file is written to a temporary name first and then renamed, so a crash never leaves half a file.
     """
     path = Path(path)
+    payload = encode_idx(array, path.name)
+    if path.name.endswith(".gz"):
+        # mtime=0 keeps the bytes (and so the checksum) the same for the same array.
+        payload = gzip.compress(payload, compresslevel=6, mtime=0)
+    _write_atomically(path, payload)
+
+
+def encode_idx(array: np.ndarray, name: str = "array") -> bytes:
+    """The bytes of an uncompressed IDX file holding ``array``; ``name`` is used in messages."""
+    path = Path(name)
     array = np.asarray(array)
     native = array.dtype.newbyteorder("=")
     if native not in _CODE_FOR_DTYPE:
@@ -226,11 +236,7 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
         raise ValueError(f"{path.name}: a dimension of {array.shape} does not fit IDX's 32-bit counts")
     header = bytes([0, 0, _CODE_FOR_DTYPE[native], array.ndim])
     header += np.asarray(array.shape, dtype=">u4").tobytes()
-    payload = header + np.ascontiguousarray(array, dtype=native.newbyteorder(">")).tobytes()
-    if path.name.endswith(".gz"):
-        # mtime=0 keeps the bytes (and so the checksum) the same for the same array.
-        payload = gzip.compress(payload, compresslevel=6, mtime=0)
-    _write_atomically(path, payload)
+    return header + np.ascontiguousarray(array, dtype=native.newbyteorder(">")).tobytes()
 
 
 def load_idx_pair(

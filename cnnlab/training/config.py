@@ -3,6 +3,11 @@
 The same config (with the same seed) gives the same run, number for number. Settings that may be
 changed while a run is going (``LIVE_SETTINGS``) are changed through the session, which records each
 change in the run's history; the config keeps the values the run started with.
+
+The images a run uses: ``validation`` images are held out of the *training* set (chosen by the seed,
+never trained on) and evaluated every ``eval_every`` steps and at each epoch end; ``train_limit`` then
+keeps only the first N of the training images that remain. The test set is evaluated only at epoch ends
+(see ``split``).
 """
 
 from __future__ import annotations
@@ -73,12 +78,14 @@ class TrainConfig:
     warmup_steps: int = 0
     augment: bool = False
     seed: int = 0
-    # Held-out subset (from the test set's start, fixed) for fast evaluation during an epoch.
-    held_out: int = 1000
-    eval_every: int = 200  # steps between fast evaluations (0: only at epoch ends)
+    # Images held out of the training set (chosen by the seed, never trained on) and evaluated during
+    # the run; 0: none. The test set is only touched at epoch ends.
+    validation: int = 1000
+    eval_every: int = 200  # steps between validation evaluations (0: only at epoch ends)
     snapshot_every: int = 20  # at most this many steps between snapshots
     snapshot_seconds: float = 0.1  # ... and a snapshot at least this often while training
-    train_limit: int | None = None  # use only the first N training images (quick experiments, tests)
+    # Train on only the first N training images left after the validation split (the lesson used 1,000).
+    train_limit: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -116,8 +123,17 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Settings from plain data; ``ConfigError`` (one line) for anything unknown or mistyped."""
+        """Settings from plain data; ``ConfigError`` (one line) for anything unknown or mistyped.
+
+        Settings written before the validation split came from the training set hold ``held_out`` (a
+        subset of the test set) instead: they read as ``validation=0``, which keeps their training set
+        whole, so a checkpoint of such a run still resumes exactly.
+        """
         data = dict(checks.mapping(data, "the training settings"))
+        if "held_out" in data:
+            held = data.pop("held_out")
+            data.setdefault("validation", 0)
+            checks.whole(held, "held_out")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -157,7 +173,7 @@ _FIELD_CHECKS = {
     "warmup_steps": lambda v: checks.whole(v, "warmup_steps", 0),
     "augment": lambda v: checks.flag(v, "augment"),
     "seed": lambda v: checks.whole(v, "seed", 0, MAX_SEED),
-    "held_out": lambda v: checks.whole(v, "held_out", 0),
+    "validation": lambda v: checks.whole(v, "validation", 0),
     "eval_every": lambda v: checks.whole(v, "eval_every", 0),
     "snapshot_every": lambda v: checks.whole(v, "snapshot_every", 1),
     "snapshot_seconds": lambda v: checks.real(v, "snapshot_seconds", 0.0),

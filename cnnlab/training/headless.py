@@ -8,6 +8,7 @@ file and the field), and a network's input shape is checked against the images i
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from cnnlab.data import (
     DatasetNotFound,
     EmptyDrawing,
     load_dataset,
+    mix_name,
+    parse_share,
     prepare_image,
 )
 from cnnlab.engine import Budget, Checkpoint, NetSpec, Network, SpecError, load_preset, read_spec_file
@@ -102,6 +105,22 @@ def prepare_out(out: str | Path) -> Path:
     if not os.access(out, os.W_OK):
         raise ConfigError(f"--out {out}: this folder cannot be written to")
     return out
+
+
+def dataset_name(dataset: str | None, mix: str | None = None) -> str | None:
+    """``--dataset`` with ``--mix OTHER:SHARE`` as one dataset name (``mine+mnist:0.7``, see
+    ``cnnlab.data.mixing``); ``DataError`` for a mix that cannot be written so."""
+    if mix is None:
+        return dataset
+    if dataset is None:
+        raise ConfigError("--mix needs --dataset: the dataset it is mixed into, such as --dataset mine")
+    return mix_name(dataset, *parse_share(mix))
+
+
+def starting_weights(checkpoint: Checkpoint) -> Checkpoint:
+    """Only the weights of ``checkpoint``: a session given it starts a fresh run from them (fine-tuning),
+    with its own settings, schedule and optimizer state."""
+    return dataclasses.replace(checkpoint, optimizer_state=None, metadata={})
 
 
 def load_data(name: str, data_dir: str | Path | None = None) -> Dataset:

@@ -31,11 +31,23 @@ def evaluate_network(
     ``images`` are uint8 (N, H, W), converted a chunk at a time so the whole set is never held as
     float, or already float (N, C, H, W).
     """
+    return scores(network_logits(network, images, num_classes, chunk), labels, num_classes)
+
+
+def network_logits(network: Network, images: np.ndarray, num_classes: int, chunk: int = 1000) -> np.ndarray:
+    """(N, K) logits in evaluation mode, ``chunk`` images at a time (see ``evaluate_network``)."""
     logits = np.empty((len(images), num_classes), dtype=np.float32)
     for i in range(0, len(images), chunk):
         part = images[i : i + chunk]
         x = to_float_nchw(part) if part.dtype == np.uint8 else part
         logits[i : i + chunk] = network.forward(x, training=False)
+    return logits
+
+
+def scores(
+    logits: np.ndarray, labels: np.ndarray, num_classes: int
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """(accuracy, mean cross-entropy, per-class accuracy, confusion) of (N, K) logits."""
     predictions = logits.argmax(axis=1)
     with np.errstate(all="ignore"):
         loss = (

@@ -10,16 +10,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
 
 import numpy as np
 
-from cnnlab.training.snapshot import History, LayerStats
+from cnnlab.training.snapshot import Change, History, LayerStats
 from cnnlab.training.stats import Smoother
 
-STEP_FIELDS = ("step", "loss", "loss_smooth", "train_accuracy", "lr")
-EVAL_FIELDS = ("step", "accuracy", "loss")
-EPOCH_FIELDS = ("step", "train_loss", "train_accuracy", "test_accuracy", "seconds", "test_loss")
+# Curves kept per step, per validation evaluation and per epoch (a checkpoint's history holds these
+# names; one written before a name existed reads it as NaN).
+STEP_FIELDS = ("step", "loss", "loss_smooth", "train_accuracy", "lr", "images_seen", "elapsed")
+# "accuracy" and "loss" are the validation split's; "train_accuracy" a training sample's, same moment.
+EVAL_FIELDS = ("step", "accuracy", "loss", "train_accuracy", "images_seen", "elapsed")
+EPOCH_FIELDS = (
+    "step", "train_loss", "train_accuracy", "test_accuracy", "seconds", "test_loss", "images_seen", "elapsed",
+)  # fmt: skip
 
 
 @dataclass
@@ -38,12 +42,12 @@ class Progress:
     epoch_seen: int = 0
     epoch_started: float = 0.0  # elapsed seconds when the current epoch began
     last_loss: float | None = None
-    held: tuple[float, float] | None = None  # latest held-out accuracy and loss
+    validation: tuple[float, float] | None = None  # latest validation accuracy and loss
     by_class: tuple[np.ndarray, np.ndarray] | None = None  # latest per-class accuracy, confusion
     test_accuracy: float | None = None
     last_eval_step: int = 0
-    # Live settings changed during the run: (step after which it applied, setting, new value).
-    changes: list[tuple[int, str, Any]] = field(default_factory=list)
+    # Live settings changed during the run, in order.
+    changes: list[Change] = field(default_factory=list)
     smooth: Smoother = field(default_factory=lambda: Smoother(0.95))
 
     @property
@@ -130,7 +134,7 @@ class RunHistory:
         self._weight_norms.append(**{s.name: s.weight_norm for s in stats})
         self._grad_norms.append(**{s.name: s.grad_norm for s in stats})
 
-    def view(self, changes: list[tuple[int, str, Any]]) -> History:
+    def view(self, changes: list[Change]) -> History:
         """The curves as read-only arrays (views of the recorded part: they never change)."""
         weights, grads = self._weight_norms, self._grad_norms
         return History(
@@ -140,8 +144,8 @@ class RunHistory:
             train_accuracy=self.steps.get("train_accuracy"),
             lr=self.steps.get("lr"),
             eval_steps=self.evals.get("step"),
-            held_out_accuracy=self.evals.get("accuracy"),
-            held_out_loss=self.evals.get("loss"),
+            validation_accuracy=self.evals.get("accuracy"),
+            validation_loss=self.evals.get("loss"),
             epoch_steps=self.epochs.get("step"),
             epoch_train_loss=self.epochs.get("train_loss"),
             epoch_train_accuracy=self.epochs.get("train_accuracy"),
@@ -152,6 +156,13 @@ class RunHistory:
             grad_norms=MappingProxyType({n: grads.get(n) for n in self._names} if grads else {}),
             changes=tuple(changes),
             test_loss=self.epochs.get("test_loss"),
+            images_seen=self.steps.get("images_seen"),
+            elapsed=self.steps.get("elapsed"),
+            eval_train_accuracy=self.evals.get("train_accuracy"),
+            eval_images_seen=self.evals.get("images_seen"),
+            eval_elapsed=self.evals.get("elapsed"),
+            epoch_images_seen=self.epochs.get("images_seen"),
+            epoch_elapsed=self.epochs.get("elapsed"),
         )
 
     def _all(self) -> list[Series]:

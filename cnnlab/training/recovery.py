@@ -45,8 +45,11 @@ class GoodPoint:
         made after this point is recorded as made at it."""
         session.network.load_state_dict(dict(self.snapshot.weights))
         session.optimizer.load_state_dict(self.optimizer_state)
-        step = self.progress.step
-        changes = [(min(at, step), key, value) for at, key, value in session.progress.changes]
+        step, seen = self.progress.step, self.progress.images_seen
+        changes = [
+            c._replace(step=min(c.step, step), images_seen=c.images_seen and min(c.images_seen, seen))
+            for c in session.progress.changes
+        ]
         session.progress = self.progress.copy()
         session.progress.changes = changes
         session.history.truncate(self.history_sizes)

@@ -22,6 +22,7 @@ from cnnlab.training.checks import ConfigError
 from cnnlab.training.config import LIVE_SETTINGS, MAX_EPOCHS, check_live
 from cnnlab.training.optimization import SLOT_KEYS
 from cnnlab.training.progress import EPOCH_FIELDS, EVAL_FIELDS, STEP_FIELDS, Progress
+from cnnlab.training.snapshot import Change
 from cnnlab.training.stats import Smoother
 
 if TYPE_CHECKING:
@@ -50,8 +51,10 @@ def checkpoint_metadata(session: TrainingSession) -> dict[str, Any]:
         "epoch_step": p.epoch_step if p.in_epoch else 0,
         "images_seen": p.images_seen,
         "elapsed": session.clock.elapsed(),
+        "train_seconds": session.clock.train_seconds,
         "epoch_started": p.epoch_started,
         "live": dict(session.steering.settings),
+        # [step, images seen, setting, old value, new value] (older checkpoints: [step, setting, new])
         "changes": [list(change) for change in p.changes],
         "order_state": _jsonable_state(p.order_state) if p.in_epoch else None,
         "data_rng": _jsonable_state(session.data_rng.bit_generator.state),
@@ -60,7 +63,7 @@ def checkpoint_metadata(session: TrainingSession) -> dict[str, Any]:
         "epoch_totals": [p.epoch_loss_sum, p.epoch_correct, p.epoch_seen],
         "last_loss": _finite_or_none(p.last_loss),
         "test_accuracy": _finite_or_none(p.test_accuracy),
-        "held_out": [_finite_or_none(v) for v in p.held] if p.held else None,
+        "validation": [_finite_or_none(v) for v in p.validation] if p.validation else None,
         "last_eval_step": p.last_eval_step,
         "history": session.history.to_metadata(),
     }
@@ -78,6 +81,7 @@ class ResumeState:
     model_rng: dict
     elapsed: float
     history: dict[str, dict[str, list[float | None]]]
+    train_seconds: float = 0.0
 
 
 def file_label(checkpoint: Checkpoint) -> str:
@@ -114,12 +118,13 @@ def _read(meta: dict, n_train: int) -> ResumeState:
     run_id = meta.get("run_id")
     if run_id is not None:
         checks.text(run_id, "run_id", 64)
-    held = meta.get("held_out")
+    key = "validation" if "validation" in meta else "held_out"  # its name before the validation split
+    held = meta.get(key)
     if held is not None:
-        accuracy, loss = checks.sequence(held, "held_out", length=2)
-        accuracy = _optional_real(accuracy, "held_out[0]", 0.0, 1.0)
-        loss = _optional_real(loss, "held_out[1]")
-        p.held = (math.nan if accuracy is None else accuracy, math.nan if loss is None else loss)
+        accuracy, loss = checks.sequence(held, key, length=2)
+        accuracy = _optional_real(accuracy, f"{key}[0]", 0.0, 1.0)
+        loss = _optional_real(loss, f"{key}[1]")
+        p.validation = (math.nan if accuracy is None else accuracy, math.nan if loss is None else loss)
     order_state = meta.get("order_state")
     if order_state is not None:
         p.order_state = _rng_state(order_state, "order_state")
@@ -136,7 +141,7 @@ def _read(meta: dict, n_train: int) -> ResumeState:
         p.epoch_correct = checks.whole(totals[1], "epoch_totals[1]", 0, p.epoch_seen)
         p.epoch_started = checks.real(meta.get("epoch_started", elapsed), "epoch_started", 0.0)
     live = _live(meta.get("live", {}))
-    p.changes = _changes(meta.get("changes", []), step)
+    p.changes = _changes(meta.get("changes", []), step, p.images_seen)
     return ResumeState(
         run_id=run_id,
         progress=p,
@@ -145,6 +150,8 @@ def _read(meta: dict, n_train: int) -> ResumeState:
         model_rng=_rng_state(meta.get("model_rng"), "model_rng"),
         elapsed=elapsed,
         history=_history(meta.get("history", {})),
+        # Not kept before 0.3: the wall-clock time stands in for it.
+        train_seconds=checks.real(meta.get("train_seconds", elapsed), "train_seconds", 0.0),
     )
 
 
@@ -181,13 +188,25 @@ def _live(value: Any) -> dict[str, Any]:
     return {key: _live_value(key, live[key], f"live.{key}") for key in LIVE_SETTINGS if key in live}
 
 
-def _changes(value: Any, step: int) -> list[tuple[int, str, Any]]:
+def _changes(value: Any, step: int, images_seen: int) -> list[Change]:
     changes = []
     for i, item in enumerate(checks.sequence(value, "changes", max_length=MAX_CHANGES)):
-        at, key, new = checks.sequence(item, f"changes[{i}]", length=3)
-        at = checks.whole(at, f"changes[{i}] step", 0, step)
-        key = checks.choice(key, f"changes[{i}] setting", LIVE_SETTINGS)
-        changes.append((at, key, _live_value(key, new, f"changes[{i}] value")))
+        what = f"changes[{i}]"
+        item = checks.sequence(item, what)
+        if len(item) == 3:  # written before the images seen and the old value were kept
+            (at, key, new), seen, old = item, None, None
+        elif len(item) == 5:
+            at, seen, key, old, new = item
+        else:
+            raise ConfigError(f"{what} must hold 5 values (or 3), got {len(item):,}")
+        at = checks.whole(at, f"{what} step", 0, step)
+        if seen is not None:
+            seen = checks.whole(seen, f"{what} images seen", 0, images_seen)
+        key = checks.choice(key, f"{what} setting", LIVE_SETTINGS)
+        new = _live_value(key, new, f"{what} value")
+        if old is not None:
+            old = _live_value(key, old, f"{what} old value")
+        changes.append(Change(at, seen, key, old, new))
     return changes
 
 

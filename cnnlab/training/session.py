@@ -24,9 +24,16 @@ where it happens; the run ends with a "diverged" snapshot and is put back to its
 weights, optimizer state, counters and curves all from that same step (and so is the checkpoint saved at
 the end).
 
+Images: the validation split is held out of the training images (``split``: chosen by the seed, never
+trained on) and evaluated every ``eval_every`` steps and at each epoch end, together with a training
+sample of the same size in evaluation mode (a fair partner for the overfitting check). The test set is
+evaluated only at epoch ends. Every live change is recorded with the step, the images seen and the old
+and new value (``Snapshot.history.changes``).
+
 The parts, each in its own module: ``steering`` (requests from other threads, live settings),
 ``progress`` (counters and curves), ``stats`` (clock, throughput, norms, histograms), ``snapshots``
-(building a snapshot), ``recovery`` (the last good point a diverged run goes back to), ``resume``
+(building a snapshot), ``split`` (training and validation images), ``recovery`` (the last good point a
+diverged run goes back to), ``resume``
 (checkpoint metadata written and checked), ``optimization`` (the optimizer and the learning-rate
 schedule).
 """
@@ -48,18 +55,42 @@ from cnnlab.data import Augmentation, Dataset, load_dataset, to_float_nchw
 from cnnlab.engine import Budget, Checkpoint, build, save_checkpoint
 from cnnlab.training import resume
 from cnnlab.training.checks import check_input_shape
-from cnnlab.training.config import LIVE_SETTINGS, ConfigError, TrainConfig
+from cnnlab.training.config import LIVE_SETTINGS, TrainConfig
 from cnnlab.training.files import WriteError
-from cnnlab.training.metrics import evaluate_network
+from cnnlab.training.metrics import evaluate_network, network_logits, scores
 from cnnlab.training.optimization import LearningRate, build_optimizer, sync_optimizer
 from cnnlab.training.progress import Progress, RunHistory
 from cnnlab.training.recovery import GoodPoint
-from cnnlab.training.snapshot import Event, Snapshot
+from cnnlab.training.snapshot import Change, Event, Snapshot
 from cnnlab.training.snapshots import Cadence, make_snapshot
-from cnnlab.training.stats import LayerStatsMaker, RunClock, parameters_problem
+from cnnlab.training.split import DataSplit, split_training_set
+from cnnlab.training.stats import (
+    PROBE_IMAGES,
+    LayerStatsMaker,
+    RunClock,
+    activation_stats,
+    parameters_problem,
+)
 from cnnlab.training.steering import Gate, Steering
 
 EVAL_CHUNK = 1000
+
+
+def check_run(config: TrainConfig, dataset: Dataset, budget: Budget | None = None) -> DataSplit:
+    """Whether ``config`` can train on ``dataset``, before anything is built: the network against the
+    data's classes and image shape and within ``budget`` at the run's batch size (``SpecError``), and
+    the training and validation images (``ConfigError``). Returns the split."""
+    budget = (budget or Budget()).at_batch(config.batch_size)
+    config.spec.validate(num_classes=len(dataset.class_names), budget=budget)
+    check_input_shape(config.spec.input_shape, (1, *dataset.train_images.shape[1:]), dataset.name)
+    return split_training_set(
+        len(dataset.train_images),
+        validation=config.validation,
+        limit=config.train_limit,
+        seed=config.seed,
+        batch_size=config.batch_size,
+        dataset=dataset.name,
+    )
 
 
 class TrainingSession:
@@ -70,8 +101,9 @@ class TrainingSession:
     checkpoint automatically when the run ends (finished, stopped or diverged).
 
     Raises ``ConfigError`` before anything trains when the network does not fit the dataset (its input
-    shape, its number of classes: a ``SpecError``), when the training set is empty, or when the
-    checkpoint cannot be resumed from (``resume.ResumeError``, a ``ConfigError``: another network, or a
+    shape, its number of classes: a ``SpecError``), when the training set is empty or the validation
+    split and ``train_limit`` leave fewer images than one batch (``split``), or when the checkpoint
+    cannot be resumed from (``resume.ResumeError``, a ``ConfigError``: another network, or a
     metadata field or optimizer array that is damaged).
     """
 
@@ -89,13 +121,9 @@ class TrainingSession:
         self.config = config
         self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_dir)
         self.class_names = tuple(self.dataset.class_names)
-        num_classes = len(self.class_names)
         # At the run's own batch size: SpecError names the layer before anything is built.
+        self.split = check_run(config, self.dataset, budget)
         budget = (budget or Budget()).at_batch(config.batch_size)
-        config.spec.validate(num_classes=num_classes, budget=budget)
-        check_input_shape(
-            config.spec.input_shape, (1, *self.dataset.train_images.shape[1:]), self.dataset.name
-        )
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
         self.resumed_from: str | None = None
@@ -108,15 +136,23 @@ class TrainingSession:
         self.data_rng = np.random.default_rng(data_seq)
 
         images, labels = self.dataset.train_images, self.dataset.train_labels
-        if config.train_limit is not None:
-            images, labels = images[: config.train_limit], labels[: config.train_limit]
-        if len(images) == 0:
-            raise ConfigError(f"dataset {self.dataset.name!r} has no training images")
+        # Batches are gathered through the index (no copy of the training set is made).
+        self._train_index = self.split.train
         self._train_images, self._train_labels = images, labels
-        self.n_train = len(images)
-        held = min(config.held_out, len(self.dataset.test_images))
-        self._held_x = to_float_nchw(self.dataset.test_images[:held])
-        self._held_y = self.dataset.test_labels[:held]
+        self.n_train = self.split.n_train
+        self.n_validation = self.split.n_validation
+        # The validation images, then a training sample as large: evaluated together, in chunks of the
+        # test set's size (the engine keeps its buffers per batch shape, so fewer shapes cost less).
+        sample = self.split.train[: self.n_validation]
+        rows = np.concatenate([self.split.validation, sample])
+        self._eval_x, self._eval_y = to_float_nchw(images[rows]), labels[rows]
+        self._val_y = self._eval_y[: self.n_validation]
+        # Dead units are counted on the first training images: the sample's own, when it has enough.
+        n = self.n_validation
+        if n >= PROBE_IMAGES:
+            self._probe_x = self._eval_x[n : n + PROBE_IMAGES]
+        else:
+            self._probe_x = to_float_nchw(images[self.split.train[:PROBE_IMAGES]])
 
         self.network = build(config.spec, self.model_rng, budget=budget)
         self.steering = Steering({k: getattr(config, k) for k in LIVE_SETTINGS}, save=self._save_into)
@@ -127,6 +163,7 @@ class TrainingSession:
         self.history = RunHistory([name for name, _, _ in self.network.named_parameters()])
         self._cadence = Cadence(config.snapshot_every, config.snapshot_seconds)
         self._stats = LayerStatsMaker(self.clock.now)
+        self.activation_stats: tuple = ()  # the latest ActivationStats, refreshed with the histograms
         self._good: GoodPoint | None = None  # see recovery
         self._started = False
         if checkpoint is not None:
@@ -239,7 +276,7 @@ class TrainingSession:
                     return
                 event = None
                 if self._eval_due():
-                    self._evaluate_held_out()
+                    self._evaluate_validation()
                     event = Event.EVAL
                 elif self._cadence.due(self.progress.step, self.clock.now()):
                     event = Event.STEP
@@ -254,8 +291,9 @@ class TrainingSession:
         yield from self._emit(Event.FINISHED, message=message, final=True)
 
     def _on_live_change(self, applied: list[tuple[str, Any, Any]]) -> None:
-        for key, _old, new in applied:
-            self.progress.changes.append((self.progress.step, key, new))
+        p = self.progress
+        for key, old, new in applied:
+            p.changes.append(Change(p.step, p.images_seen, key, old, new))
         sync_optimizer(self.optimizer, self.steering.settings)
 
     def _start_epoch(self) -> None:
@@ -273,10 +311,11 @@ class TrainingSession:
         started = self.clock.step_started()
         idx = p.order[p.pos : p.pos + int(live["batch_size"])]
         draws = self.data_rng.bit_generator.state, self.model_rng.bit_generator.state
-        x = to_float_nchw(self._train_images[idx])
+        rows = self._train_index[idx]
+        x = to_float_nchw(self._train_images[rows])
         if live["augment"]:
             x = self._augmentation(x, self.data_rng)
-        y = self._train_labels[idx]
+        y = self._train_labels[rows]
         lr = self.current_lr()
         self.optimizer.lr = lr
         loss, logits = self.network.compute_gradients(x, y)
@@ -304,20 +343,33 @@ class TrainingSession:
         p.last_loss = loss
         smooth = p.smooth.update(loss)
         accuracy = p.epoch_correct / p.epoch_seen
-        self.history.steps.append(step=p.step, loss=loss, loss_smooth=smooth, train_accuracy=accuracy, lr=lr)
         self.clock.step_done(started, n)
+        self.history.steps.append(
+            step=p.step,
+            loss=loss,
+            loss_smooth=smooth,
+            train_accuracy=accuracy,
+            lr=lr,
+            images_seen=p.images_seen,
+            elapsed=self.clock.elapsed(),
+        )
         return "", False
 
     def _end_epoch(self) -> None:
         p = self.progress
+        if self._val_y.size and p.last_eval_step != p.step:
+            self._evaluate_validation()
+        elapsed = self.clock.elapsed()
         loss, accuracy = self._evaluate_test()
         self.history.epochs.append(
             step=p.step,
             train_loss=p.epoch_loss_sum / max(p.epoch_seen, 1),
             train_accuracy=p.epoch_correct / max(p.epoch_seen, 1),
             test_accuracy=accuracy,
-            seconds=self.clock.elapsed() - p.epoch_started,
+            seconds=elapsed - p.epoch_started,
             test_loss=loss,
+            images_seen=p.images_seen,
+            elapsed=elapsed,
         )
         p.epoch += 1
         p.order = None
@@ -327,16 +379,26 @@ class TrainingSession:
     def _eval_due(self) -> bool:
         every = self.config.eval_every
         return bool(
-            self._held_y.size and every and self.progress.step - self.progress.last_eval_step >= every
+            self._val_y.size and every and self.progress.step - self.progress.last_eval_step >= every
         )
 
-    def _evaluate_held_out(self) -> None:
+    def _evaluate_validation(self) -> None:
+        """The validation split, and a training sample of its size, both in evaluation mode."""
         p = self.progress
-        accuracy, loss, per_class, confusion = evaluate_network(
-            self.network, self._held_x, self._held_y, len(self.class_names), EVAL_CHUNK
+        classes, n = len(self.class_names), self.n_validation
+        elapsed = self.clock.elapsed()
+        logits = network_logits(self.network, self._eval_x, classes, EVAL_CHUNK)
+        accuracy, loss, per_class, confusion = scores(logits[:n], self._val_y, classes)
+        train_accuracy = scores(logits[n:], self._eval_y[n:], classes)[0]
+        p.validation, p.by_class, p.last_eval_step = (accuracy, loss), (per_class, confusion), p.step
+        self.history.evals.append(
+            step=p.step,
+            accuracy=accuracy,
+            loss=loss,
+            train_accuracy=train_accuracy,
+            images_seen=p.images_seen,
+            elapsed=elapsed,
         )
-        p.held, p.by_class, p.last_eval_step = (accuracy, loss), (per_class, confusion), p.step
-        self.history.evals.append(step=p.step, accuracy=accuracy, loss=loss)
         self.clock.break_interval()
 
     def _evaluate_test(self) -> tuple[float, float]:
@@ -365,6 +427,8 @@ class TrainingSession:
                 return True
         full = event is not Event.STEP or self._stats.histograms_due()
         stats = self._stats.make(self.network, trained=p.step > 0, full=full)
+        if full and event is not Event.PAUSED:
+            self.activation_stats = activation_stats(self.network, self._probe_x)
         extra = dict(extra or {})
         if final:
             self.clock.pause()
@@ -402,6 +466,7 @@ class TrainingSession:
         )
         extra: dict[str, Any] = {"restored_step": self.progress.step}
         self._save_final(extra)
+        self.activation_stats = activation_stats(self.network, self._probe_x)
         stats = self._stats.make(self.network, trained=self.progress.step > 0, full=True, grads=grads)
         return make_snapshot(
             self,
@@ -459,6 +524,7 @@ class TrainingSession:
         if state.run_id:
             self.run_id = state.run_id
         self.clock.base = state.elapsed
+        self.clock.train_seconds = state.train_seconds
         self.steering.settings.update(state.live)
         sync_optimizer(self.optimizer, self.steering.settings)
         self.data_rng.bit_generator.state = state.data_rng

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -31,8 +31,8 @@ class Event(StrEnum):
 
     STARTED = "started"  # before the first step: initial weights, nothing trained yet (or the resume point)
     STEP = "step"  # during training, at the snapshot cadence
-    EVAL = "eval"  # a fast held-out evaluation was just made
-    EPOCH_END = "epoch_end"  # an epoch finished and the full test set was evaluated
+    EVAL = "eval"  # a validation evaluation was just made (the validation split, never the test set)
+    EPOCH_END = "epoch_end"  # an epoch finished: the validation split and the full test set were evaluated
     PAUSED = "paused"  # the run is paused (after a pause request, a single step, or a live change)
     FINISHED = "finished"  # all epochs done
     STOPPED = "stopped"  # stopped on request
@@ -67,18 +67,58 @@ class LayerStats:
     grad_hist: tuple[np.ndarray, np.ndarray]
 
 
+class Change(NamedTuple):
+    """One live change of a setting during a run: it applied after ``step`` steps and ``images_seen``
+    images (None in a record written before cnnlab kept them), from ``old`` to ``new``."""
+
+    step: int
+    images_seen: int | None
+    setting: str  # one of LIVE_SETTINGS: "lr", "momentum", "weight_decay", "batch_size", "augment"
+    old: Any  # None when not known (a record written before cnnlab kept it)
+    new: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "images_seen": self.images_seen,
+            "setting": self.setting,
+            "old": self.old,
+            "new": self.new,
+        }
+
+
+@dataclass(frozen=True)
+class ActivationStats:
+    """How one ReLU layer's units behave on a fixed batch of training images (evaluation mode).
+
+    A unit is one channel of a feature map (every position of it) or one dense unit. A unit that is
+    zero for every image of the batch is "dead": no gradient reaches its weights through it.
+    """
+
+    name: str  # the layer's name, e.g. "relu1"
+    kind: str  # the layer's type, e.g. "relu"
+    units: int  # channels (after a convolution) or features (after a dense layer)
+    dead_fraction: float  # share of units that are zero for every image of the batch
+    zero_fraction: float  # share of all values that are zero
+
+
 @dataclass(frozen=True)
 class History:
-    """The run's curves so far, as read-only arrays (views plot them with setData)."""
+    """The run's curves so far, as read-only arrays (views plot them with setData).
+
+    Every series can be drawn against steps, images seen or wall-clock seconds: each carries all three.
+    The validation split is taken from the training set (never trained on); the test set is only
+    evaluated at epoch ends.
+    """
 
     steps: np.ndarray  # (S,) global step of each training step recorded
     loss: np.ndarray  # (S,) raw batch loss
     loss_smooth: np.ndarray  # (S,) exponential moving average of the loss
     train_accuracy: np.ndarray  # (S,) running accuracy over the current epoch
     lr: np.ndarray  # (S,) effective learning rate used at that step
-    eval_steps: np.ndarray  # (E,) steps where the held-out subset was evaluated
-    held_out_accuracy: np.ndarray  # (E,)
-    held_out_loss: np.ndarray  # (E,)
+    eval_steps: np.ndarray  # (E,) steps where the validation split was evaluated
+    validation_accuracy: np.ndarray  # (E,)
+    validation_loss: np.ndarray  # (E,)
     epoch_steps: np.ndarray  # (P,) step at the end of each finished epoch
     epoch_train_loss: np.ndarray  # (P,) mean training loss over the epoch
     epoch_train_accuracy: np.ndarray  # (P,)
@@ -87,9 +127,28 @@ class History:
     norm_steps: np.ndarray  # (K,) steps where per-layer norms were recorded
     weight_norms: Mapping[str, np.ndarray]  # parameter name -> (K,)
     grad_norms: Mapping[str, np.ndarray]  # parameter name -> (K,)
-    # Live settings changed during the run: (step after which it applied, setting, new value).
-    changes: tuple[tuple[int, str, Any], ...] = ()
+    # Live settings changed during the run, in order.
+    changes: tuple[Change, ...] = ()
     test_loss: np.ndarray | None = None  # (P,) full test-set loss at the end of each epoch
+    images_seen: np.ndarray | None = None  # (S,) images trained on after each step
+    elapsed: np.ndarray | None = None  # (S,) wall-clock seconds of training after each step
+    # Accuracy on a fixed sample of the training images as large as the validation split, measured in
+    # evaluation mode at the same moments: the fair partner of validation_accuracy (the running
+    # train_accuracy still averages in the epoch's first batches).
+    eval_train_accuracy: np.ndarray | None = None  # (E,)
+    eval_images_seen: np.ndarray | None = None  # (E,)
+    eval_elapsed: np.ndarray | None = None  # (E,)
+    epoch_images_seen: np.ndarray | None = None  # (P,)
+    epoch_elapsed: np.ndarray | None = None  # (P,) wall-clock seconds of the run at each epoch end
+
+    # The names before the validation split came from the training set (kept while views move over).
+    @property
+    def held_out_accuracy(self) -> np.ndarray:
+        return self.validation_accuracy
+
+    @property
+    def held_out_loss(self) -> np.ndarray:
+        return self.validation_loss
 
 
 @dataclass(frozen=True)
@@ -107,7 +166,7 @@ class Snapshot:
     loss: float | None  # last batch's loss (None before the first step)
     loss_smooth: float | None
     train_accuracy: float | None  # running accuracy over the current epoch
-    held_out_accuracy: float | None  # latest fast evaluation (None before the first)
+    validation_accuracy: float | None  # latest validation evaluation (None before the first, or none)
     test_accuracy: float | None  # latest full test evaluation (None before the first epoch end)
     per_class_accuracy: np.ndarray | None  # (K,) from the latest evaluation
     confusion: np.ndarray | None  # (K, K) counts, rows = true class, columns = predicted
@@ -133,7 +192,30 @@ class Snapshot:
     seconds_left: float | None = None  # for the whole run, at the current throughput
     config: TrainConfig | None = None  # the settings the run started with (frozen)
     dataset: str = ""  # the dataset's name, e.g. "mnist"
-    held_out_loss: float | None = None  # latest fast evaluation's mean loss
+    validation_loss: float | None = None  # latest validation evaluation's mean loss
+    train_images: int = 0  # images in the training set the run trains on (after validation and limit)
+    validation_images: int = 0  # images in the validation split (held out of the training images)
+    # ReLU layers' dead and zero shares, refreshed with the histograms (about once a second).
+    activation_stats: tuple[ActivationStats, ...] = ()
+    # Seconds spent in training steps themselves (no evaluations, snapshots or pauses): images_seen over
+    # it is the run's training speed.
+    train_seconds: float = 0.0
+
+    @property
+    def held_out_accuracy(self) -> float | None:
+        """The old name of ``validation_accuracy``."""
+        return self.validation_accuracy
+
+    @property
+    def held_out_loss(self) -> float | None:
+        """The old name of ``validation_loss``."""
+        return self.validation_loss
+
+    @property
+    def best_validation_accuracy(self) -> float | None:
+        values = self.history.validation_accuracy
+        finite = values[np.isfinite(values)] if len(values) else values
+        return float(finite.max()) if len(finite) else None
 
     @property
     def progress(self) -> float:

@@ -62,7 +62,7 @@ def make_snapshot(
     left_epoch = n_train - pos
     later_epochs = max(cfg.epochs - p.epoch - 1, 0)
     left_run = left_epoch + later_epochs * n_train if p.epoch < cfg.epochs else 0
-    held, by_class = p.held, p.by_class
+    validation, by_class = p.validation, p.by_class
     return Snapshot(
         run_id=session.run_id,
         event=event,
@@ -75,7 +75,7 @@ def make_snapshot(
         loss=p.last_loss,
         loss_smooth=p.smooth.value if p.smooth.count else None,
         train_accuracy=p.epoch_correct / p.epoch_seen if p.epoch_seen else None,
-        held_out_accuracy=held[0] if held else None,
+        validation_accuracy=validation[0] if validation else None,
         test_accuracy=p.test_accuracy,
         per_class_accuracy=frozen(by_class[0]) if by_class else None,
         confusion=frozen(by_class[1]) if by_class else None,
@@ -97,5 +97,9 @@ def make_snapshot(
         seconds_left=left_run / rate if rate > 0 and running else None,
         config=cfg,
         dataset=session.dataset.name,
-        held_out_loss=held[1] if held else None,
+        validation_loss=validation[1] if validation else None,
+        train_images=n_train,
+        validation_images=session.n_validation,
+        activation_stats=session.activation_stats,
+        train_seconds=session.clock.train_seconds,
     )

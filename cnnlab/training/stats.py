@@ -1,5 +1,6 @@
-"""Statistics of a run while it trains: its clock and throughput, the smoothed loss, and each parameter
-array's norms and histograms (with the check that the weights are still healthy)."""
+"""Statistics of a run while it trains: its clock and throughput, the smoothed loss, each parameter
+array's norms and histograms (with the check that the weights are still healthy), and how many of each
+ReLU layer's units are dead."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from cnnlab.engine import Network
-from cnnlab.training.snapshot import LayerStats, frozen
+from cnnlab.training.snapshot import ActivationStats, LayerStats, frozen
 
 # Weights whose norm passes this have exploded even if they are still finite.
 EXPLODED_NORM = 1e6
@@ -20,6 +21,12 @@ HIST_BINS = 30
 HIST_SECONDS = 1.0
 # Images per second are averaged over about this many seconds of training.
 RATE_WINDOW = 2.0
+# Dead units are counted on this many training images (a fixed batch, in evaluation mode), this many at a
+# time (the training batch's usual size: the layers' buffers for it exist already).
+PROBE_IMAGES = 128
+PROBE_CHUNK = 32
+# The layer types whose units can die (zero for every input, so no gradient flows back through them).
+DYING_KINDS = ("relu",)
 
 
 class Smoother:
@@ -82,7 +89,8 @@ class RunClock:
 
     A step's interval runs from its start to the next step's start, so the time between two steps (a
     snapshot, the consumer's work) counts as training time; pauses, evaluations and checkpoint saves
-    break the interval (``break_interval``) and do not.
+    break the interval (``break_interval``) and do not. ``train_seconds`` adds up the steps themselves
+    (forward, backward, update): images seen over it is the training speed, whatever else the run did.
     """
 
     def __init__(self, clock: Callable[[], float]) -> None:
@@ -93,6 +101,7 @@ class RunClock:
         self._tick: float | None = None  # start of the previous step, None after a break
         self._tick_images = 0
         self._step_rate: float | None = None  # the last step's own rate, until the meter has intervals
+        self.train_seconds = 0.0
 
     def elapsed(self) -> float:
         since = self._running_since
@@ -119,7 +128,9 @@ class RunClock:
 
     def step_done(self, started: float, images: int) -> None:
         self._tick, self._tick_images = started, images
-        self._step_rate = images / max(self.now() - started, 1e-9)
+        took = self.now() - started
+        self.train_seconds += took
+        self._step_rate = images / max(took, 1e-9)
 
     @property
     def rate(self) -> float:
@@ -202,3 +213,38 @@ def histogram(array: np.ndarray, norm_value: float) -> tuple[np.ndarray, np.ndar
 
 def empty_histogram() -> tuple[np.ndarray, np.ndarray]:
     return frozen(np.zeros(HIST_BINS, dtype=np.int64)), frozen(np.zeros(HIST_BINS + 1))
+
+
+def activation_stats(network: Network, probe: np.ndarray) -> tuple[ActivationStats, ...]:
+    """Dead and zero shares of every ReLU layer's output on ``probe`` (N, C, H, W) float images.
+
+    Runs the network layer by layer in evaluation mode (``Network.activations``), ``PROBE_CHUNK``
+    images at a time: the layers keep buffers sized by what they last saw, and a session outlives its
+    run in the app, so the probe must not leave large ones behind. Their caches are overwritten, which
+    is harmless between two training steps.
+    """
+    kinds = [layer for layer in network.layers if layer.kind in DYING_KINDS]
+    if not len(probe) or not kinds:
+        return ()
+    alive: dict[str, np.ndarray] = {}
+    zeros: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for start in range(0, len(probe), PROBE_CHUNK):
+        outputs = dict(network.activations(probe[start : start + PROBE_CHUNK]))
+        for layer in kinds:
+            active = outputs[layer.name] > 0  # (N, C, H, W) or (N, F): batch first
+            # A unit is a channel (all its positions) or a feature: alive if it fires anywhere in the batch.
+            fired = active.any(axis=tuple(i for i in range(active.ndim) if i != 1))
+            alive[layer.name] = fired | alive.get(layer.name, False)
+            zeros[layer.name] = zeros.get(layer.name, 0) + int(active.size - np.count_nonzero(active))
+            total[layer.name] = total.get(layer.name, 0) + int(active.size)
+    return tuple(
+        ActivationStats(
+            name=layer.name,
+            kind=layer.kind,
+            units=int(alive[layer.name].size),
+            dead_fraction=float(1.0 - alive[layer.name].mean()),
+            zero_fraction=zeros[layer.name] / total[layer.name],
+        )
+        for layer in kinds
+    )

@@ -32,8 +32,9 @@ def gui_threads(qapp):
 
 @pytest.fixture(scope="session")
 def tiny_dataset():
-    """640 training and 128 test synthetic digits: enough for ten batches of 64 per epoch."""
-    return load_dataset("synthetic", synthetic_size=(640, 128), seed=0)
+    """704 training and 128 test synthetic digits: ten batches of 64 per epoch once the quick lab's
+    validation split (64 images, held out of the training set) is taken."""
+    return load_dataset("synthetic", synthetic_size=(704, 128), seed=0)
 
 
 @pytest.fixture
@@ -50,6 +51,7 @@ def restore_app_look(qapp):
     qapp.setStyleSheet(sheet)
     qapp.setPalette(palette)
     qapp.setStyle(style)
+    qapp.setProperty("cnnlab_theme", None)
 
 
 def make_lab(qtbot, settings: QSettings, dataset=None, quick: bool = False):
@@ -63,7 +65,7 @@ def make_lab(qtbot, settings: QSettings, dataset=None, quick: bool = False):
     window.asked = []
     window.confirm = lambda question: window.asked.append(question) is None
     if quick:
-        window.state.update_config(epochs=30, held_out=64, eval_every=5)
+        window.state.update_config(epochs=30, validation=64, eval_every=5)
         window.resize(1280, 800)
     if dataset is not None:
         window.state.set_dataset(dataset)

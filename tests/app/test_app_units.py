@@ -6,11 +6,11 @@ import sys
 import time
 
 import numpy as np
-import pytest
 from PySide6.QtCore import QObject, Signal
 
+from cnnlab.app.state import AppState
 from cnnlab.app.views.curves import nearest_index, nice_ceiling
-from cnnlab.app.views.progress import format_duration, overfitting_hint
+from cnnlab.app.views.progress import ProgressPanel, format_duration
 from cnnlab.app.worker import TrainingController
 from cnnlab.training import TrainConfig, TrainingSession
 
@@ -33,7 +33,7 @@ def test_the_worker_hands_over_only_the_latest_snapshot_when_the_gui_lags(qtbot,
     controller = TrainingController(session_factory=FloodSession)
     seen = []
     controller.snapshot.connect(lambda s: seen.append(s.step))
-    controller.start(TrainConfig(dataset="synthetic", held_out=32), tiny_dataset)
+    controller.start(TrainConfig(dataset="synthetic", validation=32), tiny_dataset)
     qtbot.waitUntil(lambda: not controller.is_running(), timeout=WAIT)
     assert seen[-1] == 2001, "the last snapshot always arrives"
     assert seen == sorted(seen)
@@ -41,32 +41,37 @@ def test_the_worker_hands_over_only_the_latest_snapshot_when_the_gui_lags(qtbot,
     assert controller.active_threads() == 0
 
 
-def overfit_snapshot(train: float, test: float):
-    class History:
-        epoch_steps = np.array([100])
-        epoch_train_accuracy = np.array([train])
-        test_accuracy = np.array([test])
-
-    class Snap:
-        history = History()
-
-    return Snap()
+def final_snapshot(dataset, **settings):
+    session = TrainingSession(
+        TrainConfig(dataset="synthetic", validation=64, eval_every=5, **settings), dataset
+    )
+    last = None
+    for snapshot in session.run():
+        last = snapshot
+    return last
 
 
-@pytest.mark.parametrize(
-    ("train", "test", "level"),
-    [(0.999, 0.85, "warn"), (0.99, 0.95, "watch"), (0.98, 0.975, "good"), (0.90, 0.93, "good")],
-)
-def test_overfitting_hint_in_words(train, test, level):
-    got, words = overfitting_hint(overfit_snapshot(train, test))
-    assert got == level
-    assert f"{train:.1%}" in words and f"{test:.1%}" in words
-    if level == "warn":
-        assert "overfitting" in words.lower() and "points" in words
+def test_the_checks_say_a_run_stuck_at_chance_is_not_learning_and_nothing_is_green(qtbot, tiny_dataset):
+    state = AppState()
+    panel = ProgressPanel(state)
+    qtbot.addWidget(panel)
+    state.set_snapshot(final_snapshot(tiny_dataset, lr=5.0, epochs=2))
+    panel._redraw()
+    kinds = [hint.kind for hint in panel.hints]
+    assert "not_learning" in kinds or "diverged" in kinds
+    assert "generalising" not in kinds and panel.level == "problem"
+    shown = [title.text() for frame, title, words in panel.hint_frames if not frame.isHidden()]
+    assert shown == [hint.title for hint in panel.hints]
+    assert all(
+        frame.property("notice") != "good" for frame, _, _ in panel.hint_frames if not frame.isHidden()
+    )
 
 
-def test_overfitting_hint_waits_for_an_epoch():
-    assert overfitting_hint(None)[0] == "none"
+def test_before_any_run_the_checks_only_say_what_they_will_look_at(qtbot):
+    panel = ProgressPanel(AppState())
+    qtbot.addWidget(panel)
+    assert panel.hints == [] and not panel.no_hint.isHidden()
+    assert all(frame.isHidden() for frame, _, _ in panel.hint_frames)
 
 
 def test_small_helpers():

@@ -23,10 +23,10 @@ def recorded(tmp_path_factory):
     """Two finished runs, the CNN recorded after the fully connected net (so it is listed first)."""
     root = tmp_path_factory.mktemp("runs")
     store = RunStore(root)
-    dataset = load_dataset("synthetic", synthetic_size=(640, 200))
+    dataset = load_dataset("synthetic", synthetic_size=(740, 200))  # 640 to train on, 100 for validation
     for preset, name in (("fc-baseline", "fully connected"), ("seed", "CNN")):
         config = TrainConfig(spec=load_preset(preset), dataset="synthetic", epochs=2, batch_size=64,
-                             held_out=100, eval_every=4)  # fmt: skip
+                             validation=100, eval_every=4)  # fmt: skip
         session = TrainingSession(config, dataset)
         recorder = RunRecorder(store, name=name, session=session)
         for snapshot in session.run():
@@ -72,11 +72,12 @@ def test_runs_are_listed_and_both_are_drawn(view, store):
         np.testing.assert_allclose(x, [1.0, 2.0])
         np.testing.assert_allclose(y, 100 * record.curves["test_accuracy"])
 
-    heights = view.param_bars.opts["height"]
-    assert list(heights) == [5_258.0, 101_770.0]
+    x, y = view.scatter.getData()  # parameters (log10) against test accuracy: the lesson's picture
+    np.testing.assert_allclose(10**x, [5_258.0, 101_770.0])
+    np.testing.assert_allclose(y, [100 * info.test_accuracy for info in runs])
     np.testing.assert_allclose(view.test_bars.opts["height"], [100 * info.test_accuracy for info in runs])
     assert "19.4× fewer parameters" in view.summary.text()
-    assert [label.toPlainText() for label in view._param_labels[:2]] == ["5,258", "101,770"]
+    assert [label.toPlainText() for label in view._scatter_labels[:2]] == ["CNN", "fully connected"]
 
 
 def test_unticking_a_run_removes_its_curves(view):
@@ -84,7 +85,7 @@ def test_unticking_a_run_removes_its_curves(view):
     view.table.item(1, NAME).setCheckState(Qt.CheckState.Unchecked)
     assert view.checked_ids() == [cnn.id]
     assert fc.id not in view._curves
-    assert list(view.param_bars.opts["height"]) == [5_258.0]
+    np.testing.assert_allclose(10 ** view.scatter.getData()[0], [5_258.0])
     assert "Tick two runs" in view.summary.text()
     view.set_checked([cnn.id, fc.id])
     assert len(view.loss_plot.listDataItems()) == 2
@@ -96,9 +97,9 @@ def test_rename_by_editing_the_name(view, store):
     assert store.get(cnn.id).name == "CNN, 2 epochs"
     assert view.table.item(0, NAME).text() == "CNN, 2 epochs"
     assert view._curves[cnn.id].loss.name() == "CNN, 2 epochs"
-    assert view.rename_run(cnn.id, "   ") is False
-    assert "cannot be empty" in view.notice.text()
-    assert store.get(cnn.id).name == "CNN, 2 epochs"
+    assert view.rename_run(cnn.id, "   ")  # no name of its own: back to what sets it apart
+    assert "automatic name" in view.notice.text()
+    assert store.get(cnn.id).name == store.get(cnn.id).auto_name
 
 
 def test_delete_asks_first(view, store):

@@ -197,3 +197,53 @@ def test_a_failed_download_is_shown(qtbot, lab_settings, restore_app_look, no_mn
     assert "network is unreachable" in window.banner.text()
     qtbot.waitUntil(lambda: not task.is_running(), timeout=WAIT)
     window.close()
+
+
+@pytest.mark.parametrize(
+    ("remembered", "words"),
+    [
+        ({"epochs": 10**12}, "epochs"),
+        ({"lr": 1e9}, "lr"),
+        (
+            {"spec": {"name": "big", "input_shape": [3, 28, 28],
+                      "layers": [{"type": "flatten"}, {"type": "dense", "units": 10**6}]}},
+            "the network",
+        ),
+        ({"spec": {"input_shape": [1, 28, 28], "layers": [{"type": "conv2d", "filters": 10**9}]}}, "network"),
+    ],
+)  # fmt: skip
+def test_a_remembered_value_that_cannot_work_falls_back_with_a_note(
+    qtbot, lab_settings, restore_app_look, remembered, words
+):
+    """The app must start whatever was remembered: a bad value goes back to its default, and says so."""
+    from cnnlab.training import TrainConfig
+
+    data = TrainConfig().to_dict()
+    data.update(remembered)
+    import json
+
+    lab_settings.setValue("train/config", json.dumps(data))
+    window = make_lab(qtbot, lab_settings)
+    config = window.state.config
+    assert config.epochs != 10**12 and config.lr != 1e9 and config.spec.name == "seed"  # the defaults
+    assert window.banner.isVisible() and "put back to their defaults" in window.banner.text()
+    assert words in window.banner.text()
+    assert window.view("controls") is not None  # every view still builds
+    window.close()
+    again = make_lab(qtbot, lab_settings)  # and the next start is a clean one
+    assert not (again.banner.isVisible() and "defaults" in again.banner.text())
+    again.close()
+
+
+def test_a_remembered_window_larger_than_the_screen_is_fitted(qtbot, lab_settings, restore_app_look):
+    from PySide6.QtCore import QRect
+
+    first = make_lab(qtbot, lab_settings)
+    first.setGeometry(QRect(-500, -400, 5000, 4000))
+    first.close()
+    second = make_lab(qtbot, lab_settings)
+    second.fit_to_screen()
+    free = second.screen().availableGeometry()
+    frame = second.frameGeometry()
+    assert free.contains(frame), (free, frame)
+    second.close()

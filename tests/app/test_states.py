@@ -152,3 +152,19 @@ def test_a_dot_says_it_is_too_small_instead_of_looking_empty(qtbot):
     assert panel._guess.text() == "Too small to read" and "larger" in panel._detail.text()
     panel.clear()
     assert panel._guess.text() == "" and "Draw a digit" in panel._detail.text()
+
+
+def test_building_a_network_too_large_for_memory_is_refused_and_nothing_is_remembered(
+    qtbot, lab, lab_settings
+):
+    from cnnlab.engine import NetSpec
+
+    huge = NetSpec.from_dict(
+        {"name": "huge", "input_shape": [1, 28, 28],
+         "layers": [{"type": "flatten"}, {"type": "dense", "units": 10**6}, {"type": "dense", "units": 10}]}
+    )  # fmt: skip
+    assert not lab.build_spec(huge)
+    assert "cannot be built" in lab.banner.text() and "budget" in lab.banner.text()
+    assert lab.state.config.spec.name == "seed"
+    lab.save_settings()
+    assert "huge" not in str(lab_settings.value("train/config"))

@@ -44,7 +44,7 @@ def make_dataset(n_train: int = 320, n_test: int = 100, seed: int = 0, name: str
 _CACHE: dict[tuple, Dataset] = {}
 
 
-def cached_dataset(n_train: int = 320, n_test: int = 100) -> Dataset:
+def cached_dataset(n_train: int = 384, n_test: int = 100) -> Dataset:
     key = (n_train, n_test)
     if key not in _CACHE:
         _CACHE[key] = make_dataset(n_train, n_test)
@@ -53,7 +53,8 @@ def cached_dataset(n_train: int = 320, n_test: int = 100) -> Dataset:
 
 @pytest.fixture
 def tiny() -> Dataset:
-    """320 training and 100 test images of generated digits (read-only arrays, shared between tests)."""
+    """384 training and 100 test images of generated digits (read-only arrays, shared between tests):
+    320 to train on once ``small_config``'s validation split of 64 is held out."""
     return cached_dataset()
 
 
@@ -64,7 +65,7 @@ def small_config(**changes) -> TrainConfig:
         epochs=2,
         batch_size=32,
         lr=0.05,
-        held_out=50,
+        validation=64,
         eval_every=4,
         snapshot_every=1,
     )

@@ -52,7 +52,11 @@ def test_train_limit_writes_checkpoint_and_metrics(capsys, tmp_path: Path, fake_
         "--out", str(out), "--name", "quick",
     )  # fmt: skip
     assert code == 0, err
-    assert "Training seed (5,258 parameters) on mnist: 320 training and 200 test images" in stdout
+    # The validation split is held out of the 640 training images first (a sixth of them at most).
+    assert (
+        "Training seed (5,258 parameters) on mnist: 320 training, 106 validation (held out of the training "
+        "set) and 200 test images" in stdout
+    )
     assert "Settings: SGD, lr 0.05 (cosine), momentum 0.9, batch 32, 2 epochs, seed 3" in stdout
     assert "epoch  train loss  train acc  test acc" in stdout
     assert "Test accuracy:" in stdout and "Confusion matrix" in stdout

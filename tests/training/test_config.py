@@ -29,7 +29,7 @@ def test_json_round_trip_and_frozen():
         ({"momentum": 1.0}, "momentum"),
         ({"schedule": "linear"}, "schedule must be one of"),
         ({"snapshot_every": 0}, "snapshot_every"),
-        ({"held_out": -1}, "held_out"),
+        ({"validation": -1}, "validation"),
     ],
 )
 def test_settings_that_cannot_work_are_named(changes, words):

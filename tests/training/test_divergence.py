@@ -142,7 +142,7 @@ def test_live_changes_after_the_good_step_count_from_it(tiny, monkeypatch):
     monkeypatch.setattr(session.network, "compute_gradients", compute_gradients)
     final = list(session.run())[-1]
     assert final.event == Event.DIVERGED and final.step == 5
-    assert final.history.changes == ((5, "lr", 0.2),) and final.hyperparameters["lr"] == 0.2
+    assert final.history.changes == ((5, 160, "lr", 0.05, 0.2),) and final.hyperparameters["lr"] == 0.2
 
 
 def test_warm_up_learns_from_its_first_step(tiny):

@@ -25,7 +25,7 @@ EXAMPLES = int(os.environ.get("CNNLAB_FUZZ_EXAMPLES", "200"))
 def saved_at(dataset, path: Path, steps: int | None) -> Path:
     """A checkpoint of the seed net on 64 images: after ``steps`` steps (mid-epoch), or at the end."""
     config = TrainConfig(spec=load_preset("seed"), dataset="mnist", epochs=1, batch_size=16, train_limit=64,
-                         held_out=20, eval_every=2)  # fmt: skip
+                         validation=20, eval_every=2)  # fmt: skip
     session = TrainingSession(config, dataset)
     if steps is not None:
         session.pause()

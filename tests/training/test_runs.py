@@ -32,7 +32,7 @@ def test_a_run_round_trips_through_the_store(tiny, tmp_path: Path):
 
     [info] = store.list()
     assert info.id == recorder.run_id and info.path == tmp_path / "runs" / recorder.run_id
-    assert info.status == "finished" and info.name == "small on tiny"
+    assert info.status == "finished" and info.name == "small" and info.user_name is None  # by its network
     assert info.dataset == "tiny" and info.spec_name == "small"
     assert info.param_count == session.network.num_params
     assert info.test_accuracy == final.test_accuracy
@@ -47,7 +47,7 @@ def test_a_run_round_trips_through_the_store(tiny, tmp_path: Path):
     loaded = store.load(info.id)
     np.testing.assert_array_equal(loaded.curves["loss"], final.history.loss)
     np.testing.assert_array_equal(loaded.curves["test_accuracy"], final.history.test_accuracy)
-    assert [line["step"] for line in loaded.metric_lines("eval")] == [4, 8, 12, 16, 20]
+    assert [line["step"] for line in loaded.metric_lines("eval")] == [4, 8, 10, 14, 18, 20]
     assert [line["epoch"] for line in loaded.metric_lines("epoch")] == [1, 2]
 
     network = store.load_network(info.id)

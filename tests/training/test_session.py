@@ -134,7 +134,7 @@ def test_live_learning_rate_applies_at_the_next_step(tiny):
     for name, grad in after.grads.items():
         delta = after.weights[name] - before.weights[name]
         np.testing.assert_allclose(delta, -0.5 * grad, rtol=1e-4, atol=1e-7, err_msg=name)
-    assert after.history.changes == ((1, "lr", 0.5),)
+    assert after.history.changes == ((1, 32, "lr", 0.01, 0.5),)
     session.stop()
     list(run)
 
@@ -265,7 +265,7 @@ def test_resume_at_an_epoch_boundary_with_a_live_change(tiny, tmp_path: Path):
     resumed_snaps = list(resumed.run())
     assert_same_weights(weights_of(resumed), weights_of(first))
     np.testing.assert_array_equal(rest[-1].history.loss, resumed_snaps[-1].history.loss)
-    assert resumed_snaps[-1].history.changes == ((0, "lr", 0.02),)
+    assert resumed_snaps[-1].history.changes == ((0, 0, "lr", 0.01, 0.02),)
 
 
 def test_checkpoint_requested_from_another_thread(tiny, tmp_path: Path):
@@ -306,7 +306,7 @@ def test_snapshot_figures_throughput_time_left_and_curves(tiny):
     h = final.history
     assert len(h.loss) == final.step == 20
     assert len(h.epoch_steps) == 2 and list(h.epoch_steps) == [10, 20]
-    assert list(h.eval_steps) == [4, 8, 12, 16, 20]
+    assert list(h.eval_steps) == [4, 8, 10, 14, 18, 20]  # and at each epoch end
     assert final.confusion.sum() == 100 and final.per_class_accuracy.shape == (10,)
     assert final.overall_progress == 1.0
     assert {s.name for s in final.layer_stats} == {"conv1.W", "conv1.b", "dense1.W", "dense1.b"}

@@ -145,7 +145,7 @@ class LessonActions(QObject):
         return self._sweep("batch_size", [16, 32, 64], "batch sizes 16, 32 and 64")
 
     def sweep_optimizer(self) -> str:
-        return self._sweep("optimizer", ["plain-sgd", "sgd", "adam"], "SGD, SGD with momentum, Adam")
+        return self._sweep("optimizer", ["plain-sgd", "sgd", "adam@0.001"], "SGD, SGD with momentum, Adam")
 
     def sweep_activation(self) -> str:
         return self._sweep(

@@ -1,36 +1,36 @@
-"""Compare training runs: loss and accuracy curves overlaid, parameter counts and accuracies side by side.
+"""Compare training runs: what each was (every setting), what it gave, and their curves side by side.
 
-With a CNN run and a fully connected run ticked, this is the lesson's "CNN vs fully connected" figure
-made from real runs. Runs come from the training floor's runs history (``cnnlab.training.runs``).
+The table lists every run of the history with its settings and results as sortable columns; columns
+that are the same for every run can be hidden, so what sets the runs apart stands out. Ticked runs are
+drawn: loss and accuracy against steps, epochs, images seen or time (with each live change of a setting
+marked on the curve), final accuracies as bars, and parameters against test accuracy (the lesson's CNN
+against fully connected picture). A run that is training updates as it goes.
 
 Public API::
 
     view = CompareView(state=None, store=None, parent=None)  # store: a RunStore (default: RunStore())
-    view.refresh()                        # list the runs again (also done when shown and when a run ends)
+    view.refresh()                        # list the runs again (also when shown, and while a run trains)
     view.runs() -> list[RunInfo]          # newest first
     view.checked_ids() -> list[str]       # the runs drawn; view.set_checked(ids)
     view.current_id() -> str | None       # the run the buttons act on; view.select_run(run_id)
-    view.rename_run(run_id, name) -> bool
+    view.rename_run(run_id, name) -> bool # "" goes back to the automatic name
     view.delete_run(run_id) -> bool       # asks first through view.confirm(question) -> bool
     view.load_network(run_id) -> bool     # emits networkRequested(Checkpoint, RunInfo)
     view.edit_spec(run_id) -> bool        # emits specRequested(NetSpec)
-    view.export_png(path) -> bool         # the four plots as one picture
-    view.set_store(store)
+    view.set_x_axis("steps" | "epochs" | "images" | "time")
+    view.export_png(path) -> bool         # the plots shown as one picture
+    view.export_csv(path) -> bool         # the table, every column
+    view.shown_columns() -> list[str]     # the column keys not hidden
 
-Signals::
-
-    networkRequested(Checkpoint, RunInfo)  # "Use network": the window loads it (state.set_checkpoint)
-    specRequested(NetSpec)                 # "Edit architecture": the window hands it to the editor
-    runsChanged()                          # after a refresh, a rename or a delete
-
-Curves are drawn against epochs (fractions during an epoch), so runs with different batch sizes line up;
-if a ticked run has not finished an epoch yet, all curves use optimizer steps instead.
+Signals: ``networkRequested(Checkpoint, RunInfo)``, ``specRequested(NetSpec)``, ``runsChanged()``.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -40,27 +40,125 @@ from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
+    QComboBox,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from cnnlab.app.theme import LIGHT, Theme, style_plot
+from cnnlab.app.widgets.flow_layout import FlowLayout
 from cnnlab.engine import CheckpointError, NetSpec, SpecError
 from cnnlab.training.runs import RunError, RunInfo, RunStore
 
-COLUMNS = ("Run", "Network", "Data", "Params", "Epochs", "Test acc.", "Best", "Status", "Started")
-NAME, NETWORK, DATA, PARAMS, EPOCHS, TEST, BEST, STATUS, STARTED = range(len(COLUMNS))
 DEFAULT_CHECKED = 4
 ID_ROLE = Qt.ItemDataRole.UserRole
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+LIVE_REFRESH_MS = 2000  # while a run trains, its row and curves follow at this pace
+X_AXES = {"epochs": "epochs", "steps": "steps (batches)", "images": "images seen", "time": "seconds"}
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{100 * value:.2f}%"
+
+
+def _number(value, fmt: str = "{:g}") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return fmt.format(value)
+
+
+def _init_words(config: dict) -> str:
+    inits = config.get("init")
+    if isinstance(inits, dict) and inits:
+        kinds = sorted(set(map(str, inits.values())))
+        return ", ".join(kinds)
+    return "–"
+
+
+def _changes_words(info: RunInfo) -> str:
+    if not info.changes:
+        return ""
+    return "; ".join(f"{c.setting} {c.old}→{c.new} @{c.step}" for c in info.changes[:4]) + (
+        " …" if len(info.changes) > 4 else ""
+    )
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    text: Callable[[RunInfo], str]
+    sort: Callable[[RunInfo], object]  # what the column sorts by (numbers as numbers)
+    tip: str = ""
+    setting: bool = False  # a setting (hidden when equal across runs), not a result
+    numeric: bool = False
+
+
+def _cfg(key: str):
+    return lambda info: info.config.get(key)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("name", "Run", lambda i: i.name, lambda i: i.name.lower(),
+           "Tick runs to draw them; double-click a name to rename the run (empty: its automatic name)."),
+    Column("status", "Status", lambda i: i.status, lambda i: i.status),
+    Column("network", "Network", lambda i: i.spec_name or "custom", lambda i: i.spec_name, setting=True),
+    Column("params", "Params", lambda i: f"{i.param_count:,}", lambda i: i.param_count,
+           "How many weights and biases the network learns.", setting=True, numeric=True),
+    Column("dataset", "Data", lambda i: i.dataset, lambda i: i.dataset, setting=True),
+    Column("train_images", "Train images", lambda i: _number(i.train_images, "{:,}"),
+           lambda i: i.train_images or 0, "Training images per epoch (the validation split excluded).",
+           setting=True, numeric=True),
+    Column("optimizer", "Optimizer", lambda i: str(i.config.get("optimizer", "–")), _cfg("optimizer"),
+           setting=True),
+    Column("lr", "LR", lambda i: _number(i.config.get("lr")), lambda i: i.config.get("lr") or 0,
+           "The base learning rate the run started with (live changes: see Changes).", setting=True,
+           numeric=True),
+    Column("momentum", "Mom.", lambda i: _number(i.config.get("momentum")),
+           lambda i: i.config.get("momentum") or 0, setting=True, numeric=True),
+    Column("batch_size", "Batch", lambda i: _number(i.config.get("batch_size")),
+           lambda i: i.config.get("batch_size") or 0, setting=True, numeric=True),
+    Column("schedule", "Schedule", lambda i: str(i.config.get("schedule", "–")), _cfg("schedule"),
+           setting=True),
+    Column("epochs", "Epochs", lambda i: f"{i.epochs_done}/{i.epochs_planned}", lambda i: i.epochs_planned,
+           setting=True, numeric=True),
+    Column("weight_decay", "Decay", lambda i: _number(i.config.get("weight_decay")),
+           lambda i: i.config.get("weight_decay") or 0, "Weight decay.", setting=True, numeric=True),
+    Column("augment", "Augment", lambda i: "yes" if i.config.get("augment") else "no",
+           lambda i: bool(i.config.get("augment")), setting=True),
+    Column("init", "Init", lambda i: _init_words(i.config), lambda i: _init_words(i.config), setting=True),
+    Column("seed", "Seed", lambda i: _number(i.config.get("seed")), lambda i: i.config.get("seed") or 0,
+           setting=True, numeric=True),
+    Column("changes", "Changes", _changes_words, lambda i: len(i.changes),
+           "Settings changed while the run trained: setting old→new @step.", setting=True),
+    Column("test", "Test acc.", lambda i: _percent(i.test_accuracy), lambda i: i.test_accuracy or -1,
+           "Accuracy on the whole test set at the latest epoch end.", numeric=True),
+    Column("train", "Train acc.", lambda i: _percent(i.train_accuracy), lambda i: i.train_accuracy or -1,
+           "The latest epoch's running accuracy on the training images.", numeric=True),
+    Column("best_val", "Best val.", lambda i: _percent(i.best_validation_accuracy),
+           lambda i: i.best_validation_accuracy or -1,
+           "The best accuracy on the validation split (held out of the training set).", numeric=True),
+    Column("loss", "Loss", lambda i: _number(i.final_loss, "{:.3f}"), lambda i: i.final_loss or 1e9,
+           "The smoothed training loss at the end.", numeric=True),
+    Column("seconds", "Time", lambda i: f"{i.seconds:.0f} s", lambda i: i.seconds,
+           "Training time (pauses excluded).", numeric=True),
+    Column("speed", "Img/s", lambda i: _number(i.images_per_s, "{:,.0f}"), lambda i: i.images_per_s or 0,
+           "Training images per second (evaluations excluded).", numeric=True),
+    Column("started", "Started", lambda i: _local_time(i.created), lambda i: i.created),
+)  # fmt: skip
+KEYS = [c.key for c in COLUMNS]
+NAME, PARAMS, TEST = KEYS.index("name"), KEYS.index("params"), KEYS.index("test")
 
 
 def epoch_axis(steps: np.ndarray, epoch_steps: np.ndarray) -> np.ndarray:
@@ -76,8 +174,20 @@ def epoch_axis(steps: np.ndarray, epoch_steps: np.ndarray) -> np.ndarray:
     return x
 
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{100 * value:.2f}%"
+def equal_columns(runs: list[RunInfo]) -> set[str]:
+    """The settings' columns whose text is the same for every run (nothing to compare there)."""
+    if len(runs) < 2:
+        return set()
+    return {c.key for c in COLUMNS if c.setting and len({c.text(info) for info in runs}) == 1}
+
+
+class _SortItem(QTableWidgetItem):
+    def __lt__(self, other) -> bool:
+        mine, theirs = self.data(SORT_ROLE), other.data(SORT_ROLE)
+        try:
+            return mine < theirs
+        except TypeError:
+            return str(mine) < str(theirs)
 
 
 class _RunCurves:
@@ -85,15 +195,18 @@ class _RunCurves:
 
     def __init__(self, name: str) -> None:
         self.loss = pg.PlotDataItem(name=name)
-        self.held_out = pg.PlotDataItem()
+        self.validation = pg.PlotDataItem()
         self.test = pg.PlotDataItem(name=name, symbol="o", symbolSize=7)
+        self.changes: list[pg.InfiniteLine] = []
 
     def style(self, color: str) -> None:
         self.loss.setPen(pg.mkPen(color, width=2))
-        self.held_out.setPen(pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine))
+        self.validation.setPen(pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine))
         self.test.setPen(pg.mkPen(color, width=2))
         self.test.setSymbolBrush(pg.mkBrush(color))
         self.test.setSymbolPen(pg.mkPen(color))
+        for line in self.changes:
+            line.setPen(pg.mkPen(color, width=1, style=Qt.PenStyle.DotLine))
 
 
 class CompareView(QWidget):
@@ -104,11 +217,13 @@ class CompareView(QWidget):
     def __init__(self, state=None, store: RunStore | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._store = store if store is not None else RunStore()
+        self._state = state
         self._runs: list[RunInfo] = []
         self._checked: set[str] | None = None  # None until the first listing picks the newest runs
         self._records: dict[str, tuple[str, object]] = {}  # run id -> (updated stamp, RunRecord)
         self._curves: dict[str, _RunCurves] = {}
         self._theme: Theme = LIGHT
+        self._x_axis = "epochs"
         # Tests (and scripts) replace this to answer the delete question without a dialog.
         self.confirm: Callable[[str], bool] = self._confirm_with_dialog
         self._make_widgets()
@@ -120,6 +235,9 @@ class CompareView(QWidget):
             state.runStateChanged.connect(
                 lambda s: s in ("finished", "stopped", "diverged", "failed") and self._soon.start()
             )
+            # While a run trains, its row follows (run.json is rewritten at most once a second).
+            self._live = QTimer(self, singleShot=True, interval=LIVE_REFRESH_MS, timeout=self._live_refresh)
+            state.snapshotChanged.connect(lambda _snap: self._live.isActive() or self._live.start())
         else:
             self.apply_theme(LIGHT)
         self.refresh()
@@ -151,8 +269,9 @@ class CompareView(QWidget):
         return item.data(ID_ROLE) if item is not None else None
 
     def select_run(self, run_id: str) -> None:
-        for row, info in enumerate(self._runs):
-            if info.id == run_id:
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, NAME)
+            if item is not None and item.data(ID_ROLE) == run_id:
                 self.table.selectRow(row)
                 return
 
@@ -175,12 +294,15 @@ class CompareView(QWidget):
 
     def rename_run(self, run_id: str, name: str) -> bool:
         try:
-            self._store.rename(run_id, name)
+            if name.strip():
+                self._store.rename(run_id, name)
+            else:
+                self._store.clear_name(run_id)
         except (RunError, OSError) as exc:
             self._notice(f"Could not rename the run: {exc}", error=True)
             self.refresh()
             return False
-        self._notice(f"Renamed to {name.strip()!r}.")
+        self._notice(f"Renamed to {name.strip()!r}." if name.strip() else "Back to its automatic name.")
         self.refresh()
         return True
 
@@ -189,8 +311,6 @@ class CompareView(QWidget):
         if info is None:
             return False
         question = f"Delete the run {info.name!r} with its curves and its saved network?"
-        if info.status == "running":
-            question += " It may still be training; its recording would stop."
         if not self.confirm(question):
             return False
         try:
@@ -231,20 +351,46 @@ class CompareView(QWidget):
         self.specRequested.emit(spec)
         return True
 
+    def set_x_axis(self, kind: str) -> None:
+        if kind not in X_AXES:
+            raise ValueError(f"the x axis is one of {', '.join(X_AXES)}, not {kind!r}")
+        self._x_axis = kind
+        with QSignalBlocker(self.x_axis):
+            self.x_axis.setCurrentIndex(self.x_axis.findData(kind))
+        self._redraw()
+
+    def shown_columns(self) -> list[str]:
+        return [c.key for i, c in enumerate(COLUMNS) if not self.table.isColumnHidden(i)]
+
     def export_png(self, path: str | Path) -> bool:
-        return self.plots.grab().save(str(path), "PNG")
+        return self.tabs.currentWidget().grab().save(str(path), "PNG")
+
+    def export_csv(self, path: str | Path) -> bool:
+        """Every run, every column (hidden ones too), as the table shows them."""
+        try:
+            with open(path, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["id", *(c.title for c in COLUMNS)])
+                for info in self._runs:
+                    writer.writerow([info.id, *(c.text(info) for c in COLUMNS)])
+        except OSError as exc:
+            self._notice(f"Could not write {Path(path).name}: {exc}", error=True)
+            return False
+        return True
 
     def apply_theme(self, theme: Theme) -> None:
         self._theme = theme
-        self.plots.setBackground(theme.plot_background)
+        for widget in (self.curve_plots, self.final_plots, self.scatter_plots):
+            widget.setBackground(theme.plot_background)
         for plot in self._plots:
             style_plot(plot, theme)
+        self._fill_table()
         self._redraw()
 
     # -- widgets -----------------------------------------------------------------------------------
     def _make_widgets(self) -> None:
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setHorizontalHeaderLabels([c.title for c in COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(
@@ -253,17 +399,16 @@ class CompareView(QWidget):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        self.table.setColumnWidth(NAME, 180)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(KEYS.index("started"), Qt.SortOrder.DescendingOrder)  # newest first
         self.table.itemChanged.connect(self._on_item_changed)
         self.table.itemSelectionChanged.connect(self._update_buttons)
-        tips = {
-            NAME: "Tick runs to draw them; double-click a name to rename the run.",
-            PARAMS: "How many weights and biases the network learns.",
-            TEST: "Accuracy on the full test set at the end of the run.",
-            BEST: "The best test accuracy seen at any epoch end.",
-        }
-        for column, tip in tips.items():
-            self.table.horizontalHeaderItem(column).setToolTip(tip)
+        for column, spec in enumerate(COLUMNS):
+            if spec.tip:
+                self.table.horizontalHeaderItem(column).setToolTip(spec.tip)
 
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("List the runs again.")
@@ -275,61 +420,96 @@ class CompareView(QWidget):
         self.delete_button.setToolTip("Delete the selected run, its curves and its saved network.")
         self.delete_button.clicked.connect(lambda: self._on_current(self.delete_run))
         self.load_button = QPushButton("Use network")
-        self.load_button.setToolTip("Load the network this run ended with (weights included) into the lab.")
         self.load_button.clicked.connect(lambda: self._on_current(self.load_network))
         self.spec_button = QPushButton("Edit architecture")
         self.spec_button.setToolTip("Open this run's architecture in the editor (fresh weights when built).")
         self.spec_button.clicked.connect(lambda: self._on_current(self.edit_spec))
+        self.hide_equal = QCheckBox("Hide settings that are the same for every run")
+        self.hide_equal.setChecked(True)
+        self.hide_equal.toggled.connect(lambda _on: self._show_columns())
+        self.csv_button = QPushButton("Export CSV…")
+        self.csv_button.setToolTip("Save the table (every column) as a CSV file.")
+        self.csv_button.clicked.connect(self._csv_dialog)
         self.save_button = QPushButton("Save figure…")
-        self.save_button.setToolTip("Save the four plots as a PNG image.")
+        self.save_button.setToolTip("Save the plots shown as a PNG image.")
         self.save_button.clicked.connect(self._save_dialog)
-        buttons = QHBoxLayout()
-        for button in (self.refresh_button, self.rename_button, self.delete_button, self.load_button,
-                       self.spec_button):  # fmt: skip
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.save_button)
+        buttons = FlowLayout(spacing=6)
+        for w in (self.refresh_button, self.rename_button, self.delete_button, self.load_button,
+                  self.spec_button, self.hide_equal, self.csv_button, self.save_button):  # fmt: skip
+            buttons.addWidget(w)
 
         self.notice = QLabel()
         self.notice.setWordWrap(True)
+        self.notice.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.notice.hide()
         self.empty_label = QLabel(
-            "No runs yet. Every training run is kept here with its curves and its final network; "
-            "train the CNN and the fully connected baseline, then tick both to compare them."
+            "No runs yet. Every training run is kept here with its settings, curves and final network; "
+            "train the CNN and the fully connected baseline, or run a comparison, then tick runs to draw "
+            "them."
         )
         self.empty_label.setWordWrap(True)
+        self.empty_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
-        self.plots = pg.GraphicsLayoutWidget()
-        self.loss_plot = self.plots.addPlot(row=0, col=0, title="Training loss (smoothed)")
-        self.acc_plot = self.plots.addPlot(
-            row=0, col=1, title="Test accuracy (dashed: held-out during epochs)"
+        # Curves: loss above accuracy, against the chosen x axis.
+        self.curve_plots = pg.GraphicsLayoutWidget()
+        self.loss_plot = self.curve_plots.addPlot(row=0, col=0, title="Training loss (smoothed)")
+        self.acc_plot = self.curve_plots.addPlot(
+            row=1, col=0, title="Test accuracy (dots; dashed: validation during epochs)"
         )
-        self.final_plot = self.plots.addPlot(row=1, col=0, title="Final accuracy (%): train, test")
-        self.params_plot = self.plots.addPlot(
-            row=1, col=1, title="Parameters", axisItems={"left": _ThousandsAxis("left")}
-        )
-        self._plots = (self.loss_plot, self.acc_plot, self.final_plot, self.params_plot)
+        self.acc_plot.setXLink(self.loss_plot)
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.getAxis("left").setTicks([[(math.log10(v), f"{v:g}") for v in LOSS_TICKS], []])
         self.loss_plot.addLegend(offset=(-10, 10))
-        self.acc_plot.addLegend(offset=(-10, -10))
         for plot in (self.loss_plot, self.acc_plot):
             plot.showGrid(x=True, y=True, alpha=0.25)
         self.acc_plot.setLabel("left", "accuracy", units="%")
-        for plot in (self.final_plot, self.params_plot):
-            plot.showGrid(y=True, alpha=0.25)
-            plot.setMouseEnabled(x=False, y=False)
-            plot.hideButtons()
+        self.x_axis = QComboBox()
+        for key, title in X_AXES.items():
+            self.x_axis.addItem(f"against {title}", key)
+        self.x_axis.setToolTip(
+            "What the curves are drawn against: runs with other batch sizes line up by epochs"
+        )
+        self.x_axis.currentIndexChanged.connect(lambda _: self.set_x_axis(self.x_axis.currentData()))
+        curves_tab = QWidget()
+        curves_layout = QVBoxLayout(curves_tab)
+        curves_layout.setContentsMargins(0, 0, 0, 0)
+        curves_layout.addWidget(self.x_axis, 0, Qt.AlignLeft)
+        curves_layout.addWidget(self.curve_plots, 1)
+
+        # Final accuracies as bars (the lesson's comparison figure).
+        self.final_plots = pg.GraphicsLayoutWidget()
+        self.final_plot = self.final_plots.addPlot(title="Final accuracy (%): train (light), test")
+        self.final_plot.showGrid(y=True, alpha=0.25)
+        self.final_plot.setMouseEnabled(x=False, y=False)
+        self.final_plot.hideButtons()
         self.train_bars = pg.BarGraphItem(x=[], height=[], width=0.38)
         self.test_bars = pg.BarGraphItem(x=[], height=[], width=0.38)
-        self.param_bars = pg.BarGraphItem(x=[], height=[], width=0.6)
         self.final_plot.addItem(self.train_bars)
         self.final_plot.addItem(self.test_bars)
-        self.params_plot.addItem(self.param_bars)
         self._final_labels: list[pg.TextItem] = []
-        self._param_labels: list[pg.TextItem] = []
+
+        # Parameters against test accuracy: few weights and high accuracy is the top left.
+        self.scatter_plots = pg.GraphicsLayoutWidget()
+        self.params_plot = self.scatter_plots.addPlot(
+            title="Test accuracy against parameters", axisItems={"bottom": _ThousandsAxis("bottom")}
+        )
+        self.params_plot.setLogMode(x=True)
+        self.params_plot.showGrid(x=True, y=True, alpha=0.25)
+        self.params_plot.setLabel("bottom", "parameters (log scale)")
+        self.params_plot.setLabel("left", "test accuracy", units="%")
+        self.scatter = pg.ScatterPlotItem(size=12)
+        self.params_plot.addItem(self.scatter)
+        self._scatter_labels: list[pg.TextItem] = []
+        self._plots = (self.loss_plot, self.acc_plot, self.final_plot, self.params_plot)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(curves_tab, "Curves")
+        self.tabs.addTab(self.final_plots, "Final accuracy")
+        self.tabs.addTab(self.scatter_plots, "Parameters vs accuracy")
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         top = QWidget()
@@ -342,57 +522,66 @@ class CompareView(QWidget):
         bottom = QWidget()
         bottom_layout = QVBoxLayout(bottom)
         bottom_layout.setContentsMargins(0, 0, 0, 0)
-        bottom_layout.addWidget(self.plots, 1)
+        bottom_layout.addWidget(self.tabs, 1)
         bottom_layout.addWidget(self.summary)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(bottom)
         splitter.setStretchFactor(1, 3)
-        splitter.setSizes([170, 600])
+        splitter.setSizes([200, 520])
         splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
+        self.x_axis.setCurrentIndex(self.x_axis.findData(self._x_axis))
         self._update_buttons()
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.refresh()
 
+    def _live_refresh(self) -> None:
+        if self.isVisible():  # a hidden view catches up when it is shown (showEvent)
+            self.refresh()
+
     # -- the table ---------------------------------------------------------------------------------
     def _fill_table(self) -> None:
+        sorting = self.table.isSortingEnabled()
+        self.table.setSortingEnabled(False)  # rows stay put while they are filled
         with QSignalBlocker(self.table):
             self.table.setRowCount(len(self._runs))
             for row, info in enumerate(self._runs):
-                values = {
-                    NAME: info.name,
-                    NETWORK: info.spec_name or "custom",
-                    DATA: info.dataset,
-                    PARAMS: f"{info.param_count:,}",
-                    EPOCHS: f"{info.epochs_done}/{info.epochs_planned}",
-                    TEST: _percent(info.test_accuracy),
-                    BEST: _percent(info.best_test_accuracy),
-                    STATUS: info.status,
-                    STARTED: _local_time(info.created),
-                }
-                for column, text in values.items():
+                for column, spec in enumerate(COLUMNS):
                     item = self.table.item(row, column)
                     if item is None:
-                        item = QTableWidgetItem()
+                        item = _SortItem()
                         self.table.setItem(row, column, item)
-                    item.setText(text)
+                    item.setText(spec.text(info))
+                    item.setData(SORT_ROLE, spec.sort(info))
                     flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                     if column == NAME:
                         flags |= Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEditable
                     item.setFlags(flags)
-                    if column in (PARAMS, TEST, BEST, EPOCHS):
+                    if spec.numeric:
                         item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 name_item = self.table.item(row, NAME)
                 name_item.setData(ID_ROLE, info.id)
                 checked = self._checked is not None and info.id in self._checked
                 name_item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
                 name_item.setToolTip(f"{info.id}\n{info.message}".strip())
-                name_item.setForeground(QColor(self._color(info.id)) if checked else QColor())
+                # The run's colour in the plots, as a mark beside the name: its text keeps the table's
+                # own colour, which reads in both themes.
+                name_item.setData(
+                    Qt.ItemDataRole.DecorationRole, QColor(self._color(info.id)) if checked else None
+                )
+        self.table.setSortingEnabled(sorting)
+        self._show_columns()
         self._update_buttons()
+
+    def _show_columns(self) -> None:
+        hidden = equal_columns(self._runs) if self.hide_equal.isChecked() else set()
+        for column, spec in enumerate(COLUMNS):
+            self.table.setColumnHidden(column, spec.key in hidden)
 
     def _on_item_changed(self, item: QTableWidgetItem) -> None:
         if item.column() != NAME:
@@ -402,10 +591,7 @@ class CompareView(QWidget):
         if info is None:
             return
         if item.text().strip() != info.name:
-            if item.text().strip():
-                self.rename_run(run_id, item.text())
-            else:
-                self.refresh()
+            self.rename_run(run_id, item.text())
             return
         checked = item.checkState() == Qt.CheckState.Checked
         if checked != (run_id in self._checked):
@@ -431,14 +617,11 @@ class CompareView(QWidget):
         for button in (self.rename_button, self.delete_button, self.spec_button):
             button.setEnabled(info is not None)
         self.load_button.setEnabled(info is not None and info.has_checkpoint)
-        if info is not None and not info.has_checkpoint:
-            self.load_button.setToolTip(
-                "This run has no saved network (it may still be running, or it failed)."
-            )
-        else:
-            self.load_button.setToolTip(
-                "Load the network this run ended with (weights included) into the lab."
-            )
+        self.load_button.setToolTip(
+            "This run has no saved network (it may still be running, or it failed)."
+            if info is not None and not info.has_checkpoint
+            else "Load the network this run ended with (weights included) into the lab."
+        )
 
     def _info(self, run_id: str | None) -> RunInfo | None:
         return next((info for info in self._runs if info.id == run_id), None)
@@ -460,36 +643,58 @@ class CompareView(QWidget):
         self._records[info.id] = (info.updated, record)
         return record
 
+    def _live_curves(self, info: RunInfo) -> dict | None:
+        """The curves of the run training now, from the latest snapshot (the record has them only at
+        epoch ends)."""
+        snap = self._state.snapshot if self._state is not None else None
+        if snap is None or info.status != "running" or snap.run_id not in (info.session_id, info.id):
+            return None
+        h = snap.history
+        curves = {
+            "steps": h.steps, "loss_smooth": h.loss_smooth, "eval_steps": h.eval_steps,
+            "validation_accuracy": h.validation_accuracy, "epoch_steps": h.epoch_steps,
+            "test_accuracy": h.test_accuracy,
+        }  # fmt: skip
+        for name in ("images_seen", "elapsed", "eval_images_seen", "eval_elapsed", "epoch_images_seen",
+                     "epoch_elapsed"):  # fmt: skip
+            value = getattr(h, name, None)
+            if value is not None:
+                curves[name] = value
+        return curves
+
     def _redraw(self) -> None:
         chosen = [info for info in self._runs if self._checked and info.id in self._checked]
-        records = {info.id: self._record(info) for info in chosen}
-        by_epoch = all(
-            record is not None and len(record.curves.get("epoch_steps", ())) > 0
-            for record in records.values()
-        )
-        unit = "epochs" if by_epoch else "steps"
-        self.loss_plot.setLabel("bottom", unit)
-        self.acc_plot.setLabel("bottom", unit)
+        curves_of = {}
+        for info in chosen:
+            live = self._live_curves(info)
+            record = None if live is not None else self._record(info)
+            curves_of[info.id] = live if live is not None else (record.curves if record is not None else {})
+        axis = self._x_axis
+        if axis == "epochs" and not all(len(c.get("epoch_steps", ())) for c in curves_of.values()):
+            axis = "steps"  # a run without a finished epoch has no epoch axis yet
+        self.loss_plot.setLabel("bottom", X_AXES[axis])
+        self.acc_plot.setLabel("bottom", X_AXES[axis])
         for run_id in list(self._curves):
-            if run_id not in records:
+            if run_id not in curves_of:
                 self._detach(self._curves.pop(run_id))
         for info in chosen:
-            record = records[info.id]
             curves = self._curves.get(info.id)
             if curves is None:
                 curves = _RunCurves(info.name)
                 self._curves[info.id] = curves
                 self.loss_plot.addItem(curves.loss)
-                self.acc_plot.addItem(curves.held_out)
+                self.acc_plot.addItem(curves.validation)
                 self.acc_plot.addItem(curves.test)
-            curves.style(self._color(info.id))
             self._set_names(curves, info.name)
-            self._set_curves(curves, record, by_epoch)
-        self._draw_bars(chosen, records)
-        self._write_summary(chosen, records)
+            self._set_curves(curves, curves_of[info.id], axis)
+            self._mark_changes(curves, info, curves_of[info.id], axis)
+            curves.style(self._color(info.id))
+        self._draw_bars(chosen)
+        self._draw_scatter(chosen)
+        self._write_summary(chosen)
 
     def _set_names(self, curves: _RunCurves, name: str) -> None:
-        for plot, item in ((self.loss_plot, curves.loss), (self.acc_plot, curves.test)):
+        for plot, item in ((self.loss_plot, curves.loss),):
             if item.name() != name:
                 item.opts["name"] = name
                 legend = plot.legend
@@ -498,70 +703,112 @@ class CompareView(QWidget):
                     legend.addItem(item, name)
 
     @staticmethod
-    def _set_curves(curves: _RunCurves, record, by_epoch: bool) -> None:
-        c = record.curves if record is not None else {}
+    def _x(curves: dict, axis: str, kind: str) -> np.ndarray:
+        """The x of a series: kind "step" (per step), "eval" or "epoch"."""
         empty = np.zeros(0)
-        steps = c.get("steps", empty)
-        ends = c.get("epoch_steps", empty)
+        steps = {"step": "steps", "eval": "eval_steps", "epoch": "epoch_steps"}[kind]
+        s = np.asarray(curves.get(steps, empty), dtype=np.float64)
+        if axis == "epochs":
+            return epoch_axis(s, curves.get("epoch_steps", empty)) if len(s) else s
+        if axis in ("images", "time"):
+            field = {"images": "images_seen", "time": "elapsed"}[axis]
+            name = field if kind == "step" else f"{kind}_{field}"
+            values = curves.get(name)
+            if values is not None and len(values) == len(s):
+                return np.asarray(values, dtype=np.float64)
+            # Older runs kept no such curve: through the per-step one, by step.
+            per_step = curves.get(field)
+            if per_step is not None and len(per_step) == len(curves.get("steps", ())):
+                return np.interp(s, np.asarray(curves["steps"], float), np.asarray(per_step, float))
+        return s
 
-        def x_of(s):
-            return epoch_axis(s, ends) if by_epoch and len(ends) else np.asarray(s, dtype=np.float64)
-
+    def _set_curves(self, curves: _RunCurves, c: dict, axis: str) -> None:
+        empty = np.zeros(0)
         loss = np.asarray(c.get("loss_smooth", empty), dtype=np.float64)
         keep = np.isfinite(loss) & (loss > 0)
-        curves.loss.setData(x_of(steps)[keep], loss[keep])
-        held = np.asarray(c.get("held_out_accuracy", empty), dtype=np.float64)
-        eval_steps = c.get("eval_steps", empty)
-        keep = np.isfinite(held)
-        curves.held_out.setData(x_of(eval_steps)[keep], 100 * held[keep])
+        curves.loss.setData(self._x(c, axis, "step")[keep], loss[keep])
+        validation = c.get("validation_accuracy", c.get("held_out_accuracy", empty))
+        validation = np.asarray(validation, dtype=np.float64)
+        keep = np.isfinite(validation)
+        curves.validation.setData(self._x(c, axis, "eval")[keep], 100 * validation[keep])
         test = np.asarray(c.get("test_accuracy", empty), dtype=np.float64)
         keep = np.isfinite(test)
-        curves.test.setData(x_of(ends)[keep], 100 * test[keep])
+        curves.test.setData(self._x(c, axis, "epoch")[keep], 100 * test[keep])
+
+    def _mark_changes(self, curves: _RunCurves, info: RunInfo, c: dict, axis: str) -> None:
+        """A dotted line with its words at each live change of a setting, on both plots."""
+        wanted = 2 * len(info.changes)
+        while len(curves.changes) > wanted:
+            line = curves.changes.pop()
+            (self.loss_plot if len(curves.changes) % 2 == 0 else self.acc_plot).removeItem(line)
+        while len(curves.changes) < wanted:
+            on_loss = len(curves.changes) % 2 == 0  # the loss plot's line carries the words
+            line = pg.InfiniteLine(
+                angle=90, movable=False, label="" if on_loss else None, labelOpts={"position": 0.9}
+            )
+            (self.loss_plot if on_loss else self.acc_plot).addItem(line, ignoreBounds=True)
+            curves.changes.append(line)
+        steps = np.asarray(c.get("steps", np.zeros(0)), dtype=np.float64)
+        x_steps = self._x(c, axis, "step")
+        for k, change in enumerate(info.changes):
+            x = float(np.interp(change.step, steps, x_steps)) if len(steps) else float(change.step)
+            words = f"{info.name}: {change.setting} {change.old} → {change.new} at step {change.step}"
+            for line in curves.changes[2 * k : 2 * k + 2]:
+                line.setValue(x)
+                line.setToolTip(words)
+            label = curves.changes[2 * k].label
+            label.setFormat(f"{change.setting} → {change.new}")
+            label.setColor(self._color(info.id))
 
     def _detach(self, curves: _RunCurves) -> None:
         self.loss_plot.removeItem(curves.loss)
-        self.acc_plot.removeItem(curves.held_out)
+        self.acc_plot.removeItem(curves.validation)
         self.acc_plot.removeItem(curves.test)
+        for k, line in enumerate(curves.changes):
+            (self.loss_plot if k % 2 == 0 else self.acc_plot).removeItem(line)
 
-    def _draw_bars(self, chosen: list[RunInfo], records) -> None:
+    def _draw_bars(self, chosen: list[RunInfo]) -> None:
         n = len(chosen)
         x = np.arange(n, dtype=np.float64)
         colors = [QColor(self._color(info.id)) for info in chosen]
-        train = []
-        for info in chosen:
-            last = info.epochs[-1].train_accuracy if info.epochs else None
-            train.append(100 * last if last is not None else 0.0)
+        train = [100 * info.train_accuracy if info.train_accuracy is not None else 0.0 for info in chosen]
         test = [100 * info.test_accuracy if info.test_accuracy is not None else 0.0 for info in chosen]
-        params = [float(info.param_count) for info in chosen]
         pens = [pg.mkPen(c) for c in colors]
         for bars, xs, heights, brushes in (
             (self.train_bars, x - 0.2, train, [c.lighter(150) for c in colors]),
             (self.test_bars, x + 0.2, test, colors),
-            (self.param_bars, x, params, colors),
         ):
             if n:
                 bars.setOpts(x=xs, height=heights, brushes=brushes, pens=pens)
             else:
-                # pyqtgraph 0.14 fails on empty pen lists; no bars need no colours.
-                bars.setOpts(x=xs, height=heights)
-        accuracy_labels = [(xi - 0.2, t, f"{t:.1f}") for xi, t in zip(x, train, strict=True)]
-        accuracy_labels += [(xi + 0.2, t, f"{t:.1f}") for xi, t in zip(x, test, strict=True)]
-        self._place_labels(self.final_plot, self._final_labels, accuracy_labels)
-        param_labels = [(xi, p, f"{int(p):,}") for xi, p in zip(x, params, strict=True)]
-        self._place_labels(self.params_plot, self._param_labels, param_labels)
+                bars.setOpts(x=xs, height=heights)  # pyqtgraph 0.14 fails on empty pen lists
+        labels = [(xi - 0.2, t, f"{t:.1f}") for xi, t in zip(x, train, strict=True)]
+        labels += [(xi + 0.2, t, f"{t:.1f}") for xi, t in zip(x, test, strict=True)]
+        self._place_labels(self.final_plot, self._final_labels, labels, (0.5, 1.0))
         ticks = [[(float(i), _short(info.name)) for i, info in enumerate(chosen)]]
-        for plot in (self.final_plot, self.params_plot):
-            plot.getAxis("bottom").setTicks(ticks)
-            plot.setXRange(-0.6, max(n - 0.4, 0.6), padding=0)
-        # Full height from 0 like the lesson's figure (a cut axis would exaggerate small gaps), with
-        # room above 100 for the value labels.
+        self.final_plot.getAxis("bottom").setTicks(ticks)
+        self.final_plot.setXRange(-0.6, max(n - 0.4, 0.6), padding=0)
+        # Full height from 0 like the lesson's figure (a cut axis would exaggerate small gaps).
         self.final_plot.setYRange(0, 112, padding=0)
-        self.params_plot.setYRange(0, max(params, default=1.0) * 1.15, padding=0)
 
-    def _place_labels(self, plot, pool: list[pg.TextItem], labels) -> None:
-        """Value labels over bars, from a pool of text items that only grows."""
+    def _draw_scatter(self, chosen: list[RunInfo]) -> None:
+        points = [info for info in chosen if info.test_accuracy is not None and info.param_count > 0]
+        xs = np.log10([float(info.param_count) for info in points]) if points else np.zeros(0)
+        ys = np.array([100 * info.test_accuracy for info in points])
+        self.scatter.setData(
+            x=xs, y=ys, brush=[pg.mkBrush(self._color(info.id)) for info in points],
+            pen=[pg.mkPen(self._theme.plot_foreground) for _ in points],
+        )  # fmt: skip
+        labels = [(x, y, _short(info.name, 20)) for x, y, info in zip(xs, ys, points, strict=True)]
+        self._place_labels(self.params_plot, self._scatter_labels, labels, (0.0, 1.2))
+        if points:
+            self.params_plot.setXRange(float(xs.min()) - 0.5, float(xs.max()) + 0.5, padding=0)
+            self.params_plot.setYRange(max(0.0, float(ys.min()) - 10), 101, padding=0)
+
+    def _place_labels(self, plot, pool: list[pg.TextItem], labels, anchor) -> None:
+        """Value labels, from a pool of text items that only grows."""
         while len(pool) < len(labels):
-            item = pg.TextItem(anchor=(0.5, 1.0))
+            item = pg.TextItem(anchor=anchor)
             plot.addItem(item)
             pool.append(item)
         for k, item in enumerate(pool):
@@ -573,7 +820,7 @@ class CompareView(QWidget):
             else:
                 item.hide()
 
-    def _write_summary(self, chosen: list[RunInfo], records) -> None:
+    def _write_summary(self, chosen: list[RunInfo]) -> None:
         if len(chosen) < 2:
             self.summary.setText("Tick two runs or more to compare them." if self._runs else "")
             return
@@ -605,17 +852,25 @@ class CompareView(QWidget):
         if path and not self.export_png(path):
             self._notice(f"Could not save {Path(path).name}.", error=True)
 
+    def _csv_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the runs table", "runs.csv", "CSV file (*.csv)")
+        if path and self.export_csv(path):
+            self._notice(f"Saved the table to {Path(path).name}.")
+
     def _notice(self, text: str, error: bool = False) -> None:
-        color = self._theme.bad if error else self._theme.good
-        self.notice.setStyleSheet(f"color: {color};")
+        self.notice.setProperty("role", "warning" if error else "")
+        self.notice.style().unpolish(self.notice)
+        self.notice.style().polish(self.notice)
         self.notice.setText(text)
         self.notice.show()
 
 
 class _ThousandsAxis(pg.AxisItem):
-    """Tick labels as 100,000 rather than 100000 or 1e+05."""
+    """Tick labels as 100,000 rather than 100000 or 1e+05 (also on a log axis)."""
 
     def tickStrings(self, values, scale, spacing):
+        if self.logMode:
+            return [f"{10**v:,.0f}" for v in values]
         return [f"{v * scale:,.0f}" for v in values]
 
 

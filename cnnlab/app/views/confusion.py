@@ -158,7 +158,8 @@ class ConfusionView(QWidget):
         self.scale.set_range(0, int(self._matrix.max()), "blues", log1p=True)
         self._summary.setText(
             ("Untrained network (random weights): " if self._untrained else "")
-            + f"{evaluation.count:,} test images · accuracy {evaluation.accuracy:.2%} · {wrong:,} mistakes · "
+            + f"{evaluation.count:,} {self.evaluator.source_title} · accuracy {evaluation.accuracy:.2%} · "
+            f"{wrong:,} mistakes · "
             "the weakest class is highlighted in the bars"
         )
         if self._cell is not None:

@@ -1,7 +1,8 @@
 """Loss and accuracy against steps, live: the dashboard's main view.
 
-Loss: every batch's (thin) and its moving average (thick), and the held-out loss. Accuracy: the running
-training accuracy of the epoch, the held-out subset's, and the full test set's at each epoch end. The
+Loss: every batch's (thin) and its moving average (thick), and the validation loss. Accuracy: the running
+training accuracy of the epoch, the validation split's (training images set aside, never trained on),
+and the full test set's, measured only at each epoch end. The
 plot items are made once; each redraw only calls ``setData`` with the snapshot's history arrays.
 Hovering shows the values at the step under the mouse; the plots can be saved as PNG.
 """
@@ -100,9 +101,9 @@ class CurvesView(QWidget):
 
         self.loss_raw = self.loss_plot.plot(name="batch loss")
         self.loss_smooth = self.loss_plot.plot(name="smoothed")
-        self.loss_held = self.loss_plot.plot(name="held-out loss", symbol="o", symbolSize=5)
+        self.loss_held = self.loss_plot.plot(name="validation loss", symbol="o", symbolSize=5)
         self.acc_train = self.acc_plot.plot(name="training (this epoch)")
-        self.acc_held = self.acc_plot.plot(name="held-out", symbol="o", symbolSize=5)
+        self.acc_held = self.acc_plot.plot(name="validation", symbol="o", symbolSize=5)
         self.acc_test = self.acc_plot.plot(name="test (epoch end)", symbol="s", symbolSize=9)
         self.epoch_lines: list[pg.InfiniteLine] = []
         self.hover_lines = [pg.InfiniteLine(angle=90, movable=False) for _ in range(2)]
@@ -182,9 +183,9 @@ class CurvesView(QWidget):
             self._centre_empty_text()
         self.loss_raw.setData(h.steps, h.loss)
         self.loss_smooth.setData(h.steps, h.loss_smooth)
-        self.loss_held.setData(h.eval_steps, h.held_out_loss)
+        self.loss_held.setData(h.eval_steps, h.validation_loss)
         self.acc_train.setData(h.steps, h.train_accuracy * 100.0)
-        self.acc_held.setData(h.eval_steps, h.held_out_accuracy * 100.0)
+        self.acc_held.setData(h.eval_steps, h.validation_accuracy * 100.0)
         self.acc_test.setData(h.epoch_steps, h.test_accuracy * 100.0)
         self._set_epoch_lines(h.epoch_steps)
         self._follow_ranges()
@@ -197,7 +198,7 @@ class CurvesView(QWidget):
             return
         h = snap.history
         x = (0.0, nice_ceiling(max(float(h.steps[-1]), 10.0) * 1.02))
-        losses = np.concatenate([h.loss_smooth, h.held_out_loss, h.loss[-200:]])
+        losses = np.concatenate([h.loss_smooth, h.validation_loss, h.loss[-200:]])
         losses = losses[np.isfinite(losses)]
         top = float(losses.max()) if len(losses) else 1.0
         if self.log_loss.isChecked():
@@ -208,7 +209,7 @@ class CurvesView(QWidget):
             loss_y = (0.0, nice_ceiling(top * 1.05))
         # The first few batches' accuracy (near chance) would squeeze the rest of the run into a thin
         # band at the top; the axis starts at the 2nd percentile instead, which early on is chance.
-        accs = np.concatenate([h.train_accuracy, h.held_out_accuracy, h.test_accuracy]) * 100.0
+        accs = np.concatenate([h.train_accuracy, h.validation_accuracy, h.test_accuracy]) * 100.0
         accs = accs[np.isfinite(accs)]
         low_acc = float(np.percentile(accs, 2)) if len(accs) else 0.0
         acc_y = (max(0.0, np.floor(low_acc / 10.0) * 10.0), 101.0)
@@ -283,7 +284,7 @@ class CurvesView(QWidget):
         ]
         j = nearest_index(h.eval_steps, step)
         if j is not None and h.eval_steps[j] <= step:
-            parts.append(f"held-out {h.held_out_accuracy[j]:.1%} (step {int(h.eval_steps[j]):,})")
+            parts.append(f"validation {h.validation_accuracy[j]:.1%} (step {int(h.eval_steps[j]):,})")
         k = int(np.searchsorted(h.epoch_steps, step, side="right")) - 1
         if k >= 0:
             parts.append(f"test {h.test_accuracy[k]:.1%} (epoch {k + 1})")

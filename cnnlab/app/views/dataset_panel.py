@@ -238,7 +238,9 @@ class DatasetPanel(QWidget):
 
     def _download_target(self) -> str:
         name = self.state.dataset_name
-        return name if name in DATASETS and not DATASETS[name].is_synthetic else "mnist"
+        info = DATASETS.get(name)
+        # Only published files can be downloaded: for generated digits or your own, offer MNIST.
+        return name if info is not None and info.files else "mnist"
 
     def _refresh(self) -> None:
         state = self.state
@@ -255,6 +257,16 @@ class DatasetPanel(QWidget):
             kind = "loading"
             self._set_notice(
                 "info", f"Loading {title}...", "Reading the files; this takes a second or two.", ()
+            )
+        elif state.dataset is None and state.data_problem and info is not None and info.is_collection:
+            kind = "missing"
+            self._set_notice(
+                "info",
+                "You have no digits of your own yet",
+                "Draw a digit on the pad (Look inside) and press its number to keep it; once you have a few "
+                "of each, you can train on them here, or test and fine-tune the network on them (Your "
+                "digits).",
+                (self.synthetic_button,),
             )
         elif state.dataset is None and state.data_problem:
             kind = "missing"

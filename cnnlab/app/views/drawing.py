@@ -74,6 +74,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnlab.app.views.common import SnapshotNetwork, as_network, bind, class_names_for, theme_colors
+from cnnlab.app.views.keep_row import KeepRow
 from cnnlab.app.widgets import colormaps
 from cnnlab.app.widgets.adaptive import AdaptiveSplitter
 from cnnlab.app.widgets.bars import ClassBars
@@ -113,6 +114,19 @@ def qimage_to_rgba(image: QImage) -> np.ndarray:
     return buffer.reshape(h, stride)[:, : w * 4].reshape(h, w, 4).copy()
 
 
+def png_bytes(image: np.ndarray) -> bytes:
+    """uint8 (H, W) grey -> the bytes of a PNG file, encoded by Qt (safe in any thread)."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not grey_to_qimage(np.asarray(image, dtype=np.uint8)).save(buffer, "PNG"):
+        raise ValueError("Qt could not encode a PNG image")
+    buffer.close()
+    return bytes(data.data())
+
+
 def grey_to_qimage(grey: np.ndarray) -> QImage:
     """uint8 (H, W) -> a QImage owning its pixels."""
     grey = np.ascontiguousarray(grey, dtype=np.uint8)
@@ -130,6 +144,7 @@ class DrawingPad(QWidget):
 
     changed = Signal()
     strokeFinished = Signal()
+    digitPressed = Signal(int)  # a digit key while the pad has the keyboard focus (keep as that digit)
 
     def __init__(self, parent: QWidget | None = None, brush: float = DEFAULT_BRUSH) -> None:
         super().__init__(parent)
@@ -167,6 +182,10 @@ class DrawingPad(QWidget):
     @property
     def has_picture(self) -> bool:
         return self._picture is not None
+
+    def stroke_points(self) -> list[tuple[float, list[tuple[float, float]]]]:
+        """Every stroke as (width, [(x, y), ...]) in canvas pixels."""
+        return [(width, [(p.x(), p.y()) for p in points]) for width, points in self._strokes]
 
     def is_empty(self) -> bool:
         return not self._strokes and self._picture is None
@@ -322,6 +341,16 @@ class DrawingPad(QWidget):
         self.changed.emit()
         event.accept()
 
+    def keyPressEvent(self, event) -> None:
+        text = event.text()
+        if event.modifiers() in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier) and (
+            len(text) == 1 and text.isdigit()
+        ):
+            self.digitPressed.emit(int(text))
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
     def mouseReleaseEvent(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton or not self._drawing:
             return super().mouseReleaseEvent(event)
@@ -355,6 +384,7 @@ class DrawingPanel(QWidget):
         self._problem = ""
         self._empty_reason = ""
         self._untrained_flag = False
+        self._collection = None
         self._enlarged: QWidget | None = None
         self._saliency_on = False
         self._wrong = colormaps.WRONG
@@ -492,6 +522,9 @@ class DrawingPanel(QWidget):
         left_layout.addWidget(self.pad)
         left_layout.addLayout(tools)
         left_layout.addLayout(sources)
+        self.keep_row = KeepRow()
+        self.keep_row.hide()  # shown once a collection is attached (set_collection)
+        left_layout.addWidget(self.keep_row)
         left_layout.addStretch(1)
         left.setMinimumWidth(230)
 
@@ -505,6 +538,8 @@ class DrawingPanel(QWidget):
             # Whichever arrangement gives the larger square canvas wins.
             tools = left_layout.sizeHint().height() - self.pad.sizeHint().height()
             side_hint = side.minimumSizeHint()
+            if width < left.minimumSizeHint().width() + side_hint.width() + 8:
+                return -1e9  # side by side would not fit at all
             beside = min(width * 3 / 5, width - side_hint.width(), height - tools)
             stacked_side = min(width, height - side_hint.height() - tools)
             return beside - stacked_side
@@ -522,6 +557,35 @@ class DrawingPanel(QWidget):
         for key in (QKeySequence(Qt.Key.Key_Escape), QKeySequence(Qt.Key.Key_Delete)):
             QShortcut(key, self, self.clear, context=context)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Undo), self, self.undo, context=context)
+
+    def set_collection(self, collection) -> None:
+        """Keep drawings in ``collection`` (an ``app.collection.Collection``): a digit button or key saves
+        what is on the pad with that label and clears the pad for the next one."""
+        self._collection = collection
+        self.keep_row.show()
+        self.keep_row.keepRequested.connect(self.keep_as)
+        self.keep_row.undoRequested.connect(collection.undo_last)
+        collection.changed.connect(self.keep_row.show_state)
+        collection.failed.connect(self._detail.setText)
+        self.keep_row.show_state(collection.state)
+        self.pad.digitPressed.connect(self.keep_as)
+
+    def strokes(self) -> list[dict] | None:
+        """The pad's strokes, canvas coordinates (0..280), for re-rendering a kept digit later."""
+        if self.pad.has_picture:
+            return None
+        return [{"width": width, "points": points} for width, points in self.pad.stroke_points()]
+
+    def keep_as(self, label: int) -> bool:
+        """Save what is on the pad as a ``label`` in the collection; False if there is nothing to keep."""
+        x = self.current_input()
+        if self._collection is None or x is None:
+            self._detail.setText("Nothing to keep: draw a digit first (big enough to read).")
+            return False
+        self._collection.keep(np.round(x * 255).astype(np.uint8), int(label), self.strokes())
+        self.clear()
+        self._detail.setText(f"Kept as a {label}. Draw the next one.")
+        return True
 
     def _show_brush_label(self) -> None:
         self._brush_label.setText(f"Brush {round(self.pad.brush)} px")

@@ -95,6 +95,7 @@ class TestEvaluator(QObject):
         self._network: Network | None = None
         self._class_names: tuple[str, ...] = ()
         self._dataset = None
+        self._images: tuple[np.ndarray, np.ndarray, str] | None = None
         self.evaluation: Evaluation | None = None
         self._viewers: list[QWidget] = []
         self._wanted = False
@@ -136,6 +137,20 @@ class TestEvaluator(QObject):
         self._class_names = class_names_for(network, class_names)
         self._request()
 
+    def use_images(
+        self, images: np.ndarray | None, labels: np.ndarray | None = None, title: str = ""
+    ) -> None:
+        """Evaluate on these images instead of the dataset's test set (your digits); None: the test set."""
+        self._images = None if images is None else (np.asarray(images), np.asarray(labels), title)
+        self._request(at_once=True)
+
+    @property
+    def source_title(self) -> str:
+        """What the evaluation is measured on, in words."""
+        if self._images is not None:
+            return self._images[2]
+        return "test images"
+
     def set_dataset(self, dataset) -> None:
         self._dataset = dataset
         self._request(at_once=True)
@@ -153,6 +168,11 @@ class TestEvaluator(QObject):
 
     # -- scheduling ---------------------------------------------------------------------------------
     def _data(self):
+        if self._network is not None and self._images is not None:
+            images, labels, _ = self._images
+            if self.limit is not None:
+                images, labels = images[: self.limit], labels[: self.limit]
+            return images, labels
         if self._network is None or self._dataset is None:
             return None
         images, labels = self._dataset.test_images, self._dataset.test_labels

@@ -50,6 +50,7 @@ from cnnlab.app.widgets.image_grid import ImageGrid
 class PredictionsView(QWidget):
     imageSelected = Signal(int)
     imageActivated = Signal(int)
+    sourceChosen = Signal(str)  # "test", "mine-all" or "mine-test": the window supplies the images
 
     def __init__(
         self, state=None, parent: QWidget | None = None, evaluator: TestEvaluator | None = None
@@ -69,6 +70,13 @@ class PredictionsView(QWidget):
         evaluator.evaluated.connect(self.set_evaluation)
         evaluator.progress.connect(self._on_progress)
 
+        self._source = QComboBox()
+        self._source.setToolTip("Which images the network is measured on")
+        self._source.addItem("The dataset's test set", "test")
+        self._source.addItem("Your digits (all)", "mine-all")
+        self._source.addItem("Your digits (held-out fifth)", "mine-test")
+        self._source.currentIndexChanged.connect(lambda _: self.sourceChosen.emit(self._source.currentData()))
+        self._source.hide()  # shown once a collection can be measured (offer_your_digits)
         self._filter = QComboBox()
         self._filter.addItem("All test images, in order", "all")
         self._filter.addItem("Mistakes only, most confident first", "mistakes")
@@ -89,7 +97,7 @@ class PredictionsView(QWidget):
         self._summary.setWordWrap(True)
         self._summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         bar = FlowLayout(spacing=6)
-        for w in (self._filter, self._prev, self._page_box, self._next):
+        for w in (self._source, self._filter, self._prev, self._page_box, self._next):
             bar.addWidget(w)
 
         self.grid = ImageGrid(self, tile_px=64)
@@ -145,6 +153,16 @@ class PredictionsView(QWidget):
             self.select_image(self._selected)
         else:
             self._clear_selection()
+
+    def offer_your_digits(self, on: bool = True) -> None:
+        """Show the choice of measuring on your own digits (the collection the pad keeps)."""
+        self._source.setVisible(on)
+
+    def set_source(self, source: str) -> None:
+        index = self._source.findData(source)
+        if index < 0:
+            raise ValueError(f"unknown source {source!r}")
+        self._source.setCurrentIndex(index)
 
     def set_untrained(self, untrained: bool) -> None:
         """Say that the answers come from random weights (before any training)."""
@@ -241,7 +259,7 @@ class PredictionsView(QWidget):
         wrong = int((~ev.correct).sum())
         self._summary.setText(
             ("Untrained network (random weights): " if self._untrained else "")
-            + f"accuracy {ev.accuracy:.2%} on {ev.count:,} test images · {wrong:,} mistakes"
+            + f"accuracy {ev.accuracy:.2%} on {ev.count:,} {self.evaluator.source_title} · {wrong:,} mistakes"
             + (" · most confident mistakes first" if self._filter.currentData() == "mistakes" else "")
         )
         shown = self.shown_indices()

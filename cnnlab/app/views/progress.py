@@ -1,7 +1,8 @@
 """The progress panel: where the run is (epoch, step, speed, time left) and what its numbers mean.
 
-It also gives the seed lesson's overfitting hint in words: when the network does much better on the
-images it trains on than on the test images, it is memorising rather than learning.
+Below the numbers, the training floor's checks (``cnnlab.training.hints``) say in words what is going
+on and what to try: not learning, diverged, overfitting, underfitting, dead ReLUs, vanishing or exploding
+gradients, or, when none of these fires and the network does well, that it is generalising.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from PySide6.QtWidgets import (
 
 from cnnlab.app.state import AppState
 from cnnlab.app.widgets.throttle import Throttle
+from cnnlab.app.widgets.view_frame import wrapping_label
 from cnnlab.training import Snapshot
+from cnnlab.training.hints import all_hints
 
-# The lesson's threshold: a train/test accuracy gap above 10 points is called possible overfitting.
-OVERFIT_GAP = 0.10
-# Below the warning, a gap this large is worth watching.
-WATCH_GAP = 0.03
+MAX_HINTS = 4
+
 
 STATE_WORDS = {
     "idle": "Ready",
@@ -60,35 +61,11 @@ def seconds_left_total(snapshot: Snapshot) -> float | None:
     return steps_left * batch / snapshot.images_per_s
 
 
-def overfitting_hint(snapshot: Snapshot | None, threshold: float = OVERFIT_GAP) -> tuple[str, str]:
-    """(level, words): level is "none", "good", "watch" or "warn".
-
-    Compares the last finished epoch's training accuracy with the full test set's, as the lesson does.
-    Before an epoch has finished there is no fair pair: the running training accuracy still averages in
-    the first clumsy batches.
-    """
-    if snapshot is None or not len(snapshot.history.epoch_steps):
-        return "none", (
-            "Checked at the end of each epoch: the epoch's training accuracy against the test accuracy. "
-            f"A gap above {threshold * 100:.0f} points means the network memorises its training images."
-        )
-    history = snapshot.history
-    train, test = float(history.epoch_train_accuracy[-1]), float(history.test_accuracy[-1])
-    other = "test"
-    gap = train - test
-    numbers = f"training {train:.1%}, {other} {test:.1%}"
-    if gap > threshold:
-        return "warn", (
-            f"Possible overfitting: the network gets {train:.1%} of its training images right but only "
-            f"{test:.1%} of the {other} images (a gap of {gap * 100:.1f} points). It is memorising its "
-            "examples. Try more data or augmentation, weight decay or dropout, or stop earlier."
-        )
-    if gap > WATCH_GAP:
-        return "watch", (
-            f"Training and {other} accuracy are drifting apart ({numbers}, a gap of {gap * 100:.1f} "
-            f"points); above {threshold * 100:.0f} points it would be overfitting."
-        )
-    return "good", f"Good generalisation: {numbers} (gap {gap * 100:.1f} points)."
+NO_CHECKS_YET = (
+    "The checks look at the run as it trains: whether it learns at all, diverges, overfits or underfits, "
+    "whether ReLU units die, and whether gradients vanish or explode. Each says what to try."
+)
+LEVEL_NOTICE = {"problem": "warn", "warning": "info", "good": "good"}
 
 
 class ProgressPanel(QWidget):
@@ -132,10 +109,16 @@ class ProgressPanel(QWidget):
             ("train", "Train accuracy", "Share of this epoch's training images the network got right."),
             (
                 "held",
-                "Held-out accuracy",
-                "Accuracy on a fixed subset of test images, checked during the epoch.",
+                "Validation accuracy",
+                "Accuracy on the validation split: training images set aside and never trained on, "
+                "checked during the epoch.",
             ),
-            ("test", "Test accuracy", "Accuracy on the whole test set, measured at the end of each epoch."),
+            (
+                "test",
+                "Test accuracy",
+                "Accuracy on the whole test set, measured only at the end of each epoch.",
+            ),
+            ("split", "Images", "Training images per epoch, and the validation images held out of them."),
         )
         for i, (key, title, tip) in enumerate(rows):
             name = QLabel(title)
@@ -156,24 +139,30 @@ class ProgressPanel(QWidget):
         layout.addWidget(self.run_bar)
         layout.addLayout(grid)
 
-        self.hint_frame = QFrame()
-        self.hint_frame.setObjectName("OverfittingHint")
-        hint_layout = QVBoxLayout(self.hint_frame)
-        hint_layout.setContentsMargins(8, 6, 8, 6)
-        hint_title = QLabel("Overfitting check")
-        hint_title.setProperty("role", "heading")
-        self.hint = QLabel()
-        self.hint.setWordWrap(True)
-        self.hint_frame.setToolTip(
-            f"Compares training and test accuracy; a gap above {OVERFIT_GAP * 100:.0f} points means the "
-            "network memorises its training images instead of learning digits."
-        )
-        hint_layout.addWidget(hint_title)
-        hint_layout.addWidget(self.hint)
-        layout.addWidget(self.hint_frame)
+        checks_title = QLabel("Checks")
+        checks_title.setProperty("role", "heading")
+        checks_title.setToolTip(NO_CHECKS_YET)
+        layout.addWidget(checks_title)
+        self.hint_frames: list[tuple[QFrame, QLabel, QLabel]] = []
+        for _ in range(MAX_HINTS):
+            frame = QFrame()
+            frame.setObjectName("Hint")
+            frame_layout = QVBoxLayout(frame)
+            frame_layout.setContentsMargins(8, 5, 8, 5)
+            title = QLabel()
+            title.setProperty("role", "heading")
+            words = wrapping_label()
+            frame_layout.addWidget(title)
+            frame_layout.addWidget(words)
+            frame.hide()
+            layout.addWidget(frame)
+            self.hint_frames.append((frame, title, words))
+        self.no_hint = wrapping_label(NO_CHECKS_YET, "muted")
+        layout.addWidget(self.no_hint)
         layout.addStretch(1)
 
         self.level = "none"
+        self.hints: list = []
         self._throttle = Throttle(self, self._redraw, interval_ms=200)
         state.snapshotChanged.connect(self._on_snapshot)
         state.runStateChanged.connect(lambda _: self._redraw())
@@ -225,7 +214,12 @@ class ProgressPanel(QWidget):
             else:
                 v["loss"].setText(f"{snap.loss:.3f}  (smoothed {snap.loss_smooth:.3f})")
             v["train"].setText(percent(snap.train_accuracy))
-            v["held"].setText(percent(snap.held_out_accuracy))
+            v["held"].setText(percent(snap.validation_accuracy))
+            v["split"].setText(
+                f"{snap.train_images:,} to train on, {snap.validation_images:,} for validation"
+                if snap.validation_images
+                else f"{snap.train_images:,} to train on (no validation split)"
+            )
             v["test"].setText(percent(snap.test_accuracy))
             epoch_fraction = 1.0 if snap.epoch >= snap.epochs else snap.progress
             self.epoch_bar.setValue(round(1000 * epoch_fraction))
@@ -233,12 +227,19 @@ class ProgressPanel(QWidget):
             self.epoch_bar.setFormat(f"{done:,} of {snap.steps_per_epoch:,} steps ({epoch_fraction:.0%})")
             self.run_bar.setValue(round(1000 * snap.overall_progress))
             self.run_bar.setFormat(f"epoch {epoch_shown} of {snap.epochs} ({snap.overall_progress:.0%})")
-        level, text = overfitting_hint(snap)
-        self.level = level
-        self.hint.setText(text)
-        notice = {"warn": "warn", "watch": "info", "good": "good"}.get(level, "")
-        if self.hint_frame.property("notice") != notice:
-            self.hint_frame.setProperty("notice", notice)
-            # A dynamic property changes the style only after the widget is re-polished.
-            self.hint_frame.style().unpolish(self.hint_frame)
-            self.hint_frame.style().polish(self.hint_frame)
+        self.hints = all_hints(snap)
+        self.level = self.hints[0].level if self.hints else "none"
+        self.no_hint.setVisible(not self.hints)
+        for k, (frame, title, words) in enumerate(self.hint_frames):
+            hint = self.hints[k] if k < len(self.hints) else None
+            frame.setVisible(hint is not None)
+            if hint is None:
+                continue
+            title.setText(hint.title)
+            words.setText(hint.words)
+            notice = LEVEL_NOTICE.get(hint.level, "")
+            if frame.property("notice") != notice:
+                frame.setProperty("notice", notice)
+                # A dynamic property changes the style only after the widget is re-polished.
+                frame.style().unpolish(frame)
+                frame.style().polish(frame)
