@@ -488,9 +488,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser, epochs_help: str = "epoc
     parser.add_argument(
         "--momentum", type=real_arg(minimum=0.0, below=1.0), help="SGD momentum (Adam: beta1)"
     )
-    parser.add_argument(
-        "--weight-decay", type=real_arg(minimum=0.0), metavar="DECAY", help="L2 weight decay"
-    )
+    parser.add_argument("--weight-decay", type=real_arg(minimum=0.0), metavar="DECAY", help="L2 weight decay")
     parser.add_argument("--batch-size", type=whole_arg(1), metavar="N", help="images per step")
     parser.add_argument("--schedule", metavar="NAME", help="constant, cosine or step")
     parser.add_argument("--seed", type=whole_arg(0), help="random seed: the same seed gives the same run")

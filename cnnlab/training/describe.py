@@ -70,7 +70,7 @@ def train_config(settings: Mapping[str, Any]) -> TrainConfig:
 
 
 def optimizer_label(optimizer: str, momentum: float, nesterov: bool = False) -> str:
-    """"sgd", "plain-sgd" (no momentum), "nesterov", "adam" or "adamw"."""
+    """ "sgd", "plain-sgd" (no momentum), "nesterov", "adam" or "adamw"."""
     if optimizer == "sgd":
         if not momentum:
             return "plain-sgd"

@@ -64,9 +64,7 @@ def _init(info: RunInfo) -> str | None:
 
 
 def _changes(info: RunInfo) -> str:
-    return "; ".join(
-        f"step {c.step}: {c.setting} {number(c.old)} -> {number(c.new)}" for c in info.changes
-    )
+    return "; ".join(f"step {c.step}: {c.setting} {number(c.old)} -> {number(c.new)}" for c in info.changes)
 
 
 # What a run gave, in the same columns for a recorded run (RunInfo) and a sweep's result (SweepResult).

@@ -378,9 +378,7 @@ class TrainingSession:
     # -- evaluation ---------------------------------------------------------------------------------
     def _eval_due(self) -> bool:
         every = self.config.eval_every
-        return bool(
-            self._val_y.size and every and self.progress.step - self.progress.last_eval_step >= every
-        )
+        return bool(self._val_y.size and every and self.progress.step - self.progress.last_eval_step >= every)
 
     def _evaluate_validation(self) -> None:
         """The validation split, and a training sample of its size, both in evaluation mode."""

@@ -399,9 +399,7 @@ def run_sweep(
     for point, name in zip(sweep.points, names, strict=True):
         if cancel is not None and cancel.is_set():
             break
-        result = _run_point(
-            sweep, point, name, dataset, store, on_snapshot, cancel, on_session, out, budget
-        )
+        result = _run_point(sweep, point, name, dataset, store, on_snapshot, cancel, on_session, out, budget)
         results.append(result)
         if on_result is not None:
             on_result(result)

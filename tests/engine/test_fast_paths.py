@@ -158,3 +158,18 @@ def test_products_cut_in_pieces_give_the_whole_products(rng):
         rtol=1e-4,
         atol=1e-4,
     )
+
+
+def test_large_evaluation_batches_run_in_parts_with_the_same_logits(rng):
+    net = build(load_preset("seed"), np.random.default_rng(5))
+    x = rng.random((300, 1, 28, 28), dtype=np.float32)
+    whole = net._forward(x, training=False)
+    parts = net.forward(x, training=False)
+    close_in_float32(parts, whole)
+    np.testing.assert_array_equal(parts.argmax(1), whole.argmax(1))
+    with pytest.raises(RuntimeError, match="evaluated its batch in parts"):
+        net.backward(np.ones_like(parts))
+    saliency = net.input_gradient(x, 3)  # one pass of its own, then backward
+    assert saliency.shape == x.shape and np.abs(saliency).sum() > 0
+    logits = net.forward(x[:100], training=True)  # training passes take their batch whole
+    assert net.backward(np.ones_like(logits), input_grad=True).shape == (100, 1, 28, 28)
