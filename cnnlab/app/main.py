@@ -52,7 +52,6 @@ def run_app(
             return 2
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon, QImage, QPixmap
     from PySide6.QtWidgets import QApplication
 
@@ -89,7 +88,9 @@ def run_app(
         window.firstShown.connect(report)
     # After the first frame (and the first workspace) are up: the settings freeze the objects made so far
     # out of garbage collection, and loading their helpers must not delay the window's first frame.
+    # Before the dataset's loading thread starts (right after this signal): from then on, garbage is
+    # collected in the GUI thread only, never in a background thread that would delete Qt objects.
     runtime = []
-    window.firstShown.connect(lambda _ms: QTimer.singleShot(0, lambda: runtime.append(tune_for_gui())))
+    window.firstShown.connect(lambda _ms: runtime.append(tune_for_gui()))
     window.show()
     return int(app.exec())

@@ -10,6 +10,7 @@ honours them between steps.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -41,6 +42,16 @@ def training_work(session: TrainingSession, recorder: RunRecorder | None):
             raise
 
     return work
+
+
+@dataclass
+class SweepProgress:
+    """Where a sweep is: written by its task's thread, read by the GUI thread (plain Python only)."""
+
+    sweep: Any
+    index: int = 0
+    session: TrainingSession | None = None
+    results: list = field(default_factory=list)
 
 
 class TrainingController(QObject):
@@ -114,20 +125,20 @@ class TrainingController(QObject):
         """Train a sweep's runs one after another in one background task (``training.sweep.run_sweep``),
         each a normal run recorded in the runs history; the runs' snapshots arrive as ``snapshot`` like a
         single run's, and Pause, Step and live settings steer the run under way. ``stop``/``discard``
-        cancel the whole sweep. ``sweepEnded(results)`` comes once it is over (finished or cancelled).
-        Raises ``ConfigError`` at once when one of its runs cannot work with ``dataset``."""
+        cancel the whole sweep. ``sweepEnded(sweep, results)`` comes once it is over (finished or
+        cancelled). Raises ``ConfigError`` at once when one of its runs cannot work with ``dataset``."""
         from cnnlab.training.sweep import run_sweep
 
         self.discard()
         sweep.check(dataset)
         store = self.run_store
+        # Plain Python, shared with the task's thread: attributes set on a Qt object from another thread
+        # go through Qt's property lookup, which is not safe there.
+        progress = SweepProgress(sweep)
 
         def work(state: TaskState):
-            handle.sweep_results = []
-
             def on_session(index, session) -> None:
-                handle.session = session  # the run under way: the one Pause and Step steer
-                handle.sweep_index = index
+                progress.session, progress.index = session, index  # the run Pause and Step steer
                 if state.cancelled:
                     session.stop()
 
@@ -138,18 +149,15 @@ class TrainingController(QObject):
                 on_snapshot=lambda index, snapshot: state.report(snapshot),
                 cancel=state.event,
                 on_session=on_session,
-                on_result=handle.sweep_results.append,
+                on_result=progress.results.append,
             )
 
         handle = self._tasks.run(work, f"sweep-{sweep.id}", start=False)
-        handle.session = None
-        handle.sweep = sweep
-        handle.sweep_index = 0
-        handle.sweep_results = []
+        handle.sweep_progress = progress
         handle.progress.connect(lambda snap, h=handle: self._deliver(h, snap))
         handle.failed.connect(lambda message, details, h=handle: self._on_failed(h, message, details))
-        handle.done.connect(lambda results, h=handle: self.sweepEnded.emit(sweep, list(results)))
-        handle.cancelled.connect(lambda h=handle: self.sweepEnded.emit(sweep, list(h.sweep_results)))
+        handle.done.connect(lambda results: self.sweepEnded.emit(sweep, list(results)))
+        handle.cancelled.connect(lambda: self.sweepEnded.emit(sweep, list(progress.results)))
         handle.finished.connect(lambda h=handle: self._on_run_ended(h))
         self._current = handle
         handle.start()
@@ -160,15 +168,20 @@ class TrainingController(QObject):
     def sweep(self):
         """The sweep under way (``training.sweep.Sweep``) and the index of its current run, or None."""
         handle = self._current
-        if handle is None or getattr(handle, "sweep", None) is None or handle.is_finished():
+        progress = getattr(handle, "sweep_progress", None) if handle is not None else None
+        if progress is None or handle.is_finished():
             return None
-        return handle.sweep, handle.sweep_index
+        return progress.sweep, progress.index
 
     # -- steering -------------------------------------------------------------------------------------
     @property
     def session(self) -> TrainingSession | None:
         """The current run's session (for its thread-safe methods only), or None."""
-        return self._current.session if self._current is not None else None
+        handle = self._current
+        if handle is None:
+            return None
+        progress = getattr(handle, "sweep_progress", None)
+        return progress.session if progress is not None else handle.session
 
     def is_running(self) -> bool:
         """A run exists whose thread has not ended (it may be paused)."""
@@ -241,6 +254,9 @@ class TrainingController(QObject):
             self.failed.emit(message, details)
 
     def _on_run_ended(self, handle: TaskHandle) -> None:
+        progress = getattr(handle, "sweep_progress", None)
+        if progress is not None:
+            handle.session, progress.session = progress.session, None
         if handle is self._current:
             self._current = None
             self.runEnded.emit(handle.session)

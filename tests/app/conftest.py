@@ -26,7 +26,15 @@ def gui_threads(qapp):
     from cnnlab.app.runtime import tune_for_gui
 
     runtime = tune_for_gui(collector=False)
+    # Python's cyclic collector runs in whichever thread happens to allocate; a training thread that
+    # collects a dead window's Python wrappers deletes Qt widgets outside the GUI thread, which can
+    # deadlock (seen: a QMenu's destructor waiting for the interpreter in the training thread). As in
+    # the app (runtime.tune_for_gui), collections happen in the GUI thread only: after every test.
+    was_enabled = gc.isenabled()
+    gc.disable()
     yield runtime
+    if was_enabled:
+        gc.enable()
     runtime.restore()
 
 
@@ -97,6 +105,7 @@ def nothing_left_behind(qapp):
     for _ in range(3):
         QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         qapp.processEvents()
+    gc.collect()  # here, in the GUI thread (see gui_threads), never in a training thread
     deadline = time.monotonic() + 10
     while any(t.isRunning() for t in _alive(QThread)) and time.monotonic() < deadline:
         qapp.processEvents()

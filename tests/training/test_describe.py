@@ -75,6 +75,7 @@ def test_unnamed_and_very_different_networks_are_custom_with_their_size():
     base = TrainConfig()
     unnamed = NetSpec(SEED.input_shape, SEED.layers, "")
     assert describe_runs([base.replace(spec=unnamed), base]) == ["custom (5,258 params)", "seed"]
+
     def four_more_convolutions(layers):
         layers[:0] = [{"type": "conv2d", "filters": 4, "kernel": 3, "padding": "same"}] * 4
 

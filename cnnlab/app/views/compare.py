@@ -870,7 +870,13 @@ class _ThousandsAxis(pg.AxisItem):
 
     def tickStrings(self, values, scale, spacing):
         if self.logMode:
-            return [f"{10**v:,.0f}" for v in values]
+            # Only 1, 2 and 5 times a power of ten get words: the ticks between would run together.
+            words = []
+            for v in values:
+                number = 10**v
+                lead = number / 10 ** math.floor(math.log10(number) + 1e-9)
+                words.append(f"{number:,.0f}" if round(lead, 6) in (1.0, 2.0, 5.0) else "")
+            return words
         return [f"{v * scale:,.0f}" for v in values]
 
 

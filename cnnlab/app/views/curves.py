@@ -95,6 +95,7 @@ class CurvesView(QWidget):
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
             plot.getAxis("left").setWidth(58)  # equal axis widths keep the two plots' steps aligned
+            plot.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" reads worse than 0.005
         # Loss falls to the lower right and accuracy climbs to the upper right: legends go where they don't.
         self.loss_plot.addLegend(offset=(-10, 10))
         self.acc_plot.addLegend(offset=(-10, -10))
@@ -212,7 +213,8 @@ class CurvesView(QWidget):
         accs = np.concatenate([h.train_accuracy, h.validation_accuracy, h.test_accuracy]) * 100.0
         accs = accs[np.isfinite(accs)]
         low_acc = float(np.percentile(accs, 2)) if len(accs) else 0.0
-        acc_y = (max(0.0, np.floor(low_acc / 10.0) * 10.0), 101.0)
+        # At least the top tenth of the axis, even when every accuracy is 100% (a 100-101 axis says nothing).
+        acc_y = (max(0.0, min(np.floor(low_acc / 10.0) * 10.0, 90.0)), 101.0)
         wanted = (x, loss_y, acc_y)
         if force or wanted != self._ranges:
             self._ranges = wanted

@@ -537,8 +537,9 @@ class DrawingPanel(QWidget):
         def wide_gain(width: int, height: int) -> float:
             # Whichever arrangement gives the larger square canvas wins.
             tools = left_layout.sizeHint().height() - self.pad.sizeHint().height()
-            side_hint = side.minimumSizeHint()
-            if width < left.minimumSizeHint().width() + side_hint.width() + 8:
+            side_hint = side.minimumSizeHint().expandedTo(side.minimumSize())
+            left_width = max(left.minimumSizeHint().width(), left.minimumWidth())
+            if width < left_width + side_hint.width() + 8:
                 return -1e9  # side by side would not fit at all
             beside = min(width * 3 / 5, width - side_hint.width(), height - tools)
             stacked_side = min(width, height - side_hint.height() - tools)

@@ -35,9 +35,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -159,9 +161,17 @@ class FeatureMapsView(QWidget):
         def stacked(width: int, height: int) -> list[int]:
             # Stacked, the maps take nearly all the height until a unit is chosen to be explained.
             hint = self._ex_title.sizeHint().height() + 24
-            side_height = height // 2 if self._selected is not None else hint
+            side_height = height * 3 // 5 if self._selected is not None else hint
             return [max(height - side_height, 1), side_height]
 
+        # The explanation scrolls rather than squeezing its pictures into each other in a short column.
+        side_area = QScrollArea()
+        side_area.setWidgetResizable(True)
+        side_area.setFrameShape(QFrame.NoFrame)
+        side_area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        side_area.setWidget(side)
+        side_area.setMinimumWidth(side.minimumWidth())
+        side = side_area
         splitter = AdaptiveSplitter(threshold=600, stacked_sizes=stacked)
         self._split = splitter
         splitter.addWidget(self.stack)
@@ -387,7 +397,11 @@ class FeatureMapsView(QWidget):
         else:
             width = min(self._acts[index + 1].size, VECTOR_WIDTH)
             grid.set_highlight(0, divmod(unit[0], width))
-        where = f"channel {unit[0]}, row {unit[1]}, column {unit[2]}" if len(unit) == 3 else f"unit {unit[0]}"
+        # Counted from 1, as the lesson numbers filters and the maps' tiles are numbered.
+        if len(unit) == 3:
+            where = f"channel {unit[0] + 1}, row {unit[1] + 1}, column {unit[2] + 1}"
+        else:
+            where = f"unit {unit[0] + 1}"
         self._ex_title.setText(f"<b>{layer}</b>, {where}: value <b>{ex.value:.4f}</b>")
         image = self._acts[0]
         self._rf.show()

@@ -47,6 +47,7 @@ class KeepRow(QWidget):
         self.counts = wrapping_label("", "muted")
         self.recent = ImageGrid(self, tile_px=36)
         self.recent.setFixedHeight(62)
+        self.recent.setMinimumWidth(60)  # the strip shows what fits; it must not widen the pad's column
         self.recent.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.recent.setToolTip("The digits you kept last, newest on the right")
         layout = QVBoxLayout(self)

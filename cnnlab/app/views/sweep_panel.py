@@ -124,9 +124,9 @@ class SweepPanel(QWidget):
         self.status = wrapping_label("Everything else comes from the settings in Train.", "muted")
 
         self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setMinimumHeight(220)
+        self.plots.setMinimumHeight(380)
         self.acc_plot = self.plots.addPlot(row=0, col=0, title="Test accuracy (%) by value")
-        self.loss_plot = self.plots.addPlot(row=0, col=1, title="Final loss by value")
+        self.loss_plot = self.plots.addPlot(row=1, col=0, title="Final loss by value")
         for plot in (self.acc_plot, self.loss_plot):
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setMouseEnabled(x=False, y=False)
@@ -245,9 +245,11 @@ class SweepPanel(QWidget):
             [np.nan if r.train_accuracy is None else 100 * r.train_accuracy for r in self.results]
         )
         loss = np.array([np.nan if r.final_loss is None else r.final_loss for r in self.results])
-        self.acc_curve.setData(x, test, connect="finite")
-        self.train_curve.setData(x, train, connect="finite")
-        self.loss_curve.setData(x, loss, connect="finite")
+        for curve, y in ((self.acc_curve, test), (self.train_curve, train), (self.loss_curve, loss)):
+            # Only the finite points, joined: a path built from no points or from NaN ones has crashed
+            # the painter (pyqtgraph's "finite" connection of an empty series).
+            keep = np.isfinite(y)
+            curve.setData(x[keep], y[keep])
         ticks = [[(float(xi), label) for xi, label in zip(x, labels, strict=True)]]
         for plot in (self.acc_plot, self.loss_plot):
             plot.getAxis("bottom").setTicks(ticks)
