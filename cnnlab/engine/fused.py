@@ -83,7 +83,13 @@ class FusedConvPool:
                 rises = None
                 np.maximum.reduce(z.reshape(f, kk, plan.cells), axis=1, out=top.reshape(f, plan.cells))
             # A fresh array leaves the stage: the maxima stay here for the backward pass.
-            out = top.copy() if self.act is None else self.act.forward_bl(top, training)
+            if self.act is None:
+                out = top.copy()
+            elif isinstance(self.act, ReLU):
+                # Computed here: the backward pass takes ReLU's gradient from the maxima themselves.
+                out = np.maximum(top, scratch.get("zeros", shape, x.dtype))
+            else:
+                out = self.act.forward_bl(top, training)
         else:
             top = None
             by_offset = z.reshape(f, kk, plan.cells)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from cnnlab.engine.fused import plan_stages
+from cnnlab.engine.inference import OneImage
 from cnnlab.engine.layers.base import Layer, to_batch_first, to_batch_last
 from cnnlab.engine.losses import softmax, softmax_cross_entropy, softmax_cross_entropy_parts
 
@@ -43,30 +44,49 @@ class Network:
         self._input_grad = None
         self._set_input_grad(False)
         self._micro: bool | None = None  # whether training steps run in micro-batches (decided once)
-        self._whole = True  # the last forward pass took its batch in one piece (backward may follow)
+        self._pending: np.ndarray | None = None  # the input of a fast evaluation pass, if it was the last
+        self._one: dict = {}  # input shape -> OneImage or None
 
     # -- the training path -------------------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """x (N, C, H, W) -> logits (N, K). ``training`` switches Dropout and BatchNorm to batch mode.
 
-        In evaluation mode, small convolutional networks take a large batch in parts (``INFER_PART``);
-        a backward pass then needs a forward pass in training mode, or ``input_gradient``.
+        In evaluation mode, one image takes a prepared path (``engine.inference``), and small
+        convolutional networks take a large batch in parts (``INFER_PART``); a backward pass after
+        either runs the pass again the general way first (so ``x`` must not change in between).
         """
         x = np.asarray(x, dtype=self.dtype)
         n = len(x)
+        if n == 1 and not training:
+            one = self._one_image(x.shape[1:])
+            if one is not None:
+                self._pending = x  # the layers' caches do not hold this pass (see backward)
+                return one(x)
         if training or n <= 2 * INFER_PART or not self._splits():
             return self._forward(x, training)
         parts = round(n / INFER_PART)
         size = -(-n // parts)
         out = np.concatenate([self._forward(x[i : i + size], False) for i in range(0, n, size)])
-        self._whole = False
+        self._pending = x
         return out
+
+    def _one_image(self, shape: tuple[int, ...]):
+        """The prepared one-image evaluation (``engine.inference``) for this input shape, or None where
+        the network has a layer it does not cover."""
+        found = self._one.get(shape, False)
+        if found is False:
+            supported = OneImage.supports(self.stages) and len(shape) == 3
+            found = self._one[shape] = OneImage(self.stages, shape, self.dtype) if supported else None
+        if found is not None and found.dtype != self.dtype:  # astype since: prepare again
+            del self._one[shape]
+            return self._one_image(shape)
+        return found
 
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         a = to_batch_last(np.asarray(x, dtype=self.dtype))
         for stage in self.stages:
             a = stage.forward_bl(a, training)
-        self._whole = True
+        self._pending = None
         return np.ascontiguousarray(a.T)
 
     def backward(self, dlogits: np.ndarray, input_grad: bool = False) -> np.ndarray | None:
@@ -75,11 +95,10 @@ class Network:
         Without ``input_grad`` the pass stops at the first layer with weights: nothing below it needs
         a gradient, and the first convolution's input gradient is the most expensive one.
         """
-        if not self._whole:
-            raise RuntimeError(
-                "backward follows a forward pass that evaluated its batch in parts; run the forward pass "
-                "with training=True, or use input_gradient"
-            )
+        if self._pending is not None:
+            # The last pass took a fast path (one image, or a large batch in parts) that leaves the
+            # layers' caches alone: run it again the general way first.
+            self._forward(self._pending, False)
         self._set_input_grad(input_grad)
         d = np.ascontiguousarray(np.asarray(dlogits, dtype=self.dtype).T)
         for stage in reversed(self.stages):

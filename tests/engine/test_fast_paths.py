@@ -167,9 +167,57 @@ def test_large_evaluation_batches_run_in_parts_with_the_same_logits(rng):
     parts = net.forward(x, training=False)
     close_in_float32(parts, whole)
     np.testing.assert_array_equal(parts.argmax(1), whole.argmax(1))
-    with pytest.raises(RuntimeError, match="evaluated its batch in parts"):
-        net.backward(np.ones_like(parts))
+    dx = net.backward(np.ones_like(parts), input_grad=True)  # the general pass runs again first
+    logits = net._forward(x, training=False)
+    np.testing.assert_array_equal(dx, net.backward(np.ones_like(logits), input_grad=True))
     saliency = net.input_gradient(x, 3)  # one pass of its own, then backward
     assert saliency.shape == x.shape and np.abs(saliency).sum() > 0
     logits = net.forward(x[:100], training=True)  # training passes take their batch whole
     assert net.backward(np.ones_like(logits), input_grad=True).shape == (100, 1, 28, 28)
+
+
+CHAIN = NetSpec(
+    (3, 12, 12),
+    (
+        {"type": "conv2d", "filters": 4, "kernel": 3, "padding": 1},
+        {"type": "tanh"},
+        {"type": "maxpool2d", "kernel": 2},
+        {"type": "conv2d", "filters": 5, "kernel": 3, "padding": "same"},
+        {"type": "maxpool2d", "kernel": 2},
+        {"type": "relu"},
+        {"type": "flatten"},
+        {"type": "dense", "units": 6},
+        {"type": "sigmoid"},
+        {"type": "dropout", "rate": 0.5},
+        {"type": "dense", "units": 3},
+    ),
+)
+
+
+@pytest.mark.parametrize("preset", ["seed", "mnist99", "fc-baseline", "chain"])
+def test_one_image_takes_the_prepared_path_and_sees_the_weights_change(rng, preset):
+    spec = CHAIN if preset == "chain" else load_preset(preset)
+    net = build(spec, np.random.default_rng(6))
+    x = rng.random((1, *spec.input_shape), dtype=np.float32)
+    fast = net.forward(x)
+    assert net._one[spec.input_shape] is not None
+    close_in_float32(fast, net._forward(x, training=False))
+    again = net.forward(x)
+    np.testing.assert_array_equal(again, fast)
+    assert not np.shares_memory(again, fast)  # a fresh answer every time
+    opt = SGD(net, lr=0.5, momentum=0.0)
+    net.compute_gradients(rng.random((8, *spec.input_shape), dtype=np.float32), rng.integers(0, 3, 8))
+    opt.step()
+    moved = net.forward(x)
+    assert not np.allclose(moved, fast)
+    close_in_float32(moved, net._forward(x, training=False))
+    net.astype(np.float64)
+    close_in_float32(net.forward(x), moved)
+    assert net.forward(x).dtype == np.float64
+
+
+def test_networks_the_prepared_path_does_not_cover_keep_the_general_one(rng):
+    net = build(load_preset("lenet5"), np.random.default_rng(0))  # average pooling
+    x = rng.random((1, 1, 28, 28), dtype=np.float32)
+    np.testing.assert_array_equal(net.forward(x), net._forward(x, training=False))
+    assert net._one[(1, 28, 28)] is None

@@ -336,6 +336,7 @@ class ConvPlan:
         sides = self.ckk + 1 + conv.filters
         self.piece = max(256, PIECE_BYTES // (4 * sides)) if sides < PIECE_BELOW else max(self.columns, 1)
         self.column_pieces = self.pieces(self.columns)
+        self._views: list[tuple[np.ndarray, list[np.ndarray]]] = []
 
     def pieces(self, columns: int) -> list[tuple[int, int]]:
         """Column ranges [start, stop) covering ``columns`` in pieces."""
@@ -383,7 +384,19 @@ class ConvPlan:
 
     def offsets(self, z: np.ndarray) -> list[np.ndarray]:
         """The output (or a gradient laid out like it) at each window offset (u, v), in window order:
-        kk views of (F, cells) in pool order, of (F, PH, PW, N) on the wide grid."""
+        kk views of (F, cells) in pool order, of (F, PH, PW, N) on the wide grid.
+
+        Remembered for the last few arrays asked about (the kept buffers come back call after call):
+        making the views cost a tenth of a forward pass at one image.
+        """
+        for array, views in self._views:
+            if array is z:
+                return views
+        views = self._offsets(z)
+        self._views = [(z, views), *self._views[:3]]
+        return views
+
+    def _offsets(self, z: np.ndarray) -> list[np.ndarray]:
         f, p = len(z), self.p
         if not self.wide:
             by_offset = z.reshape(f, self.kk, self.cells)
@@ -488,7 +501,7 @@ def augmented_weights(conv: Conv2D) -> np.ndarray:
     copies: np.concatenate's own overhead cost twice as much at batch 1.
     """
     w, b = conv.params["W"], conv.params["b"]
-    out = np.empty((len(w), w[0].size + 1), np.result_type(w, b))
+    out = np.empty((len(w), w[0].size + 1), w.dtype)
     out[:, :-1] = w.reshape(len(w), -1)
     out[:, -1] = b
     return out
