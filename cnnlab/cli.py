@@ -509,6 +509,14 @@ def _add_run_arguments(parser: argparse.ArgumentParser, epochs_help: str = "epoc
         help="hold N training images out for validation, never trained on (default 1000, at most a sixth "
         "of the training set; 0: none). The test set is only evaluated at epoch ends.",
     )
+    parser.add_argument(
+        "--workers",
+        type=whole_arg(1),
+        metavar="N",
+        help="processes each step's batch is split across, one BLAS thread each (default: the idle cores, "
+        "at most the machine's; resuming: the run's own; 1: all in this process). The same seed and "
+        "worker count give the same run, bit for bit.",
+    )
     _add_budget_arguments(parser)
 
 
@@ -527,6 +535,7 @@ def _run_settings(args: argparse.Namespace) -> dict:
         "data_dir": args.data_dir,
         "train_limit": args.limit,
         "validation": args.validation,
+        "workers": args.workers,
     }
 
 
@@ -722,6 +731,8 @@ def _run_train(args: argparse.Namespace) -> int:
     try:
         for snap in session.run():
             last = snap
+            if "workers_note" in snap.extra:
+                tqdm.write(f"cnnlab: note: {snap.extra['workers_note']}", file=sys.stderr)
             if recorder is not None:
                 recorder.observe(snap)
             printer.show(snap)
@@ -863,6 +874,8 @@ def _describe_settings(config) -> str:
     if config.augment:
         parts.append("augmentation on")
     parts.append(f"seed {config.seed}")
+    if config.workers > 1:
+        parts.append(f"{config.workers} workers")
     return ", ".join(parts)
 
 
@@ -916,6 +929,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     printers: dict[int, _TrainPrinter] = {}
 
     def on_snapshot(index: int, snap) -> None:
+        if "workers_note" in snap.extra:
+            tqdm.write(f"cnnlab: note: {snap.extra['workers_note']}", file=sys.stderr)
         if index not in printers:
             label = f"run {index + 1}/{len(sweep)} {sweep.setting}={sweep.points[index].label} "
             printers[index] = _TrainPrinter(tqdm, rows=False, label=label)

@@ -10,7 +10,7 @@ import numpy as np
 from cnnlab.engine.fused import plan_stages
 from cnnlab.engine.inference import OneImage
 from cnnlab.engine.layers.base import Layer, to_batch_first, to_batch_last
-from cnnlab.engine.losses import softmax, softmax_cross_entropy, softmax_cross_entropy_parts
+from cnnlab.engine.losses import softmax, softmax_cross_entropy_parts
 
 # Training steps of small convolutional networks run in micro-batches of about this many images, their
 # gradients added up: each micro-batch's columns, products and gradients stay in cache. Measured on the
@@ -115,31 +115,39 @@ class Network:
         differ from one pass in the last float32 bits: another order of summation). The cuts depend
         on the batch size alone, so runs stay bit-identical for a given seed.
         """
+        losses, logits = self.part_gradients(x, labels, len(x))
+        return float(losses.mean()), logits
+
+    def part_gradients(self, x: np.ndarray, labels: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
+        """``compute_gradients`` for a part ``x`` (n, C, H, W) of a batch of ``total`` images: fills
+        ``grads`` with this part's share of the gradient of the batch's mean loss (the parts' gradients
+        add up to the batch's) and returns (each image's loss (n,), logits (n, K)). Data-parallel
+        training gives each worker one part."""
         x = np.asarray(x)
+        labels = np.asarray(labels)
         cuts = self.micro_batches(len(x))
         if len(cuts) == 1:
             logits = self.forward(x, training=True)
-            loss, dlogits = softmax_cross_entropy(logits, labels)
+            losses, dlogits = softmax_cross_entropy_parts(logits, labels, total)
             self.backward(dlogits)
-            return loss, logits
-        labels = np.asarray(labels)
+            return losses, logits
         logits, losses = [], []
         totals: list[np.ndarray] | None = None
         for start, stop in cuts:
             part = self.forward(x[start:stop], training=True)
-            each, dpart = softmax_cross_entropy_parts(part, labels[start:stop], len(x))
+            each, dpart = softmax_cross_entropy_parts(part, labels[start:stop], total)
             self.backward(dpart)
             grads = [grad for _, _, grad in self.named_parameters()]
             if totals is None:
                 totals = [grad.copy() for grad in grads]
             else:
-                for total, grad in zip(totals, grads, strict=True):
-                    total += grad
+                for summed, grad in zip(totals, grads, strict=True):
+                    summed += grad
             logits.append(part)
             losses.append(each)
-        for total, grad in zip(totals, grads, strict=True):
-            grad[...] = total
-        return float(np.concatenate(losses).mean()), np.concatenate(logits)
+        for summed, grad in zip(totals, grads, strict=True):
+            grad[...] = summed
+        return np.concatenate(losses), np.concatenate(logits)
 
     def micro_batches(self, n: int) -> list[tuple[int, int]]:
         """How a training batch of ``n`` images is cut: [(start, stop), ...], equal parts of about
