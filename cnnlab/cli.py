@@ -129,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="PyTorch's thread counts (default 1 and every core)",
     )
+    bench.add_argument(
+        "--workers",
+        nargs="+",
+        type=whole_arg(1),
+        default=None,
+        metavar="N",
+        help="cnnlab's worker counts for training (default 1 and every core; 'cnnlab train --workers')",
+    )
     bench.set_defaults(func=_run_bench)
 
     _add_data_parser(sub)
@@ -161,6 +169,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         torch=args.torch,
         infer_batches=args.infer_batches,
         torch_threads=args.torch_threads,
+        workers=args.workers,
     )
 
 

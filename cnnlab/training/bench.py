@@ -7,9 +7,10 @@ drifted up to 2x from minute to minute where this was written) slows all of them
 figure is the median of the block's timed calls; a measurement reports the median and the range over
 its rounds, and its ratio to PyTorch at one thread is taken round by round, within the same minute.
 
-Engines: ``cnnlab`` (the engine, one worker, one BLAS thread), ``numpy-reference`` (a careful plain
-NumPy seed net, ``training.bench_reference``: the yardstick the engine must beat) and, with
-``--torch``, ``torch`` (PyTorch eager, imported only then, at one thread and at every core).
+Engines: ``cnnlab`` (the engine, one BLAS thread per worker; training at one worker and at every core,
+``training.parallel``), ``numpy-reference`` (a careful plain NumPy seed net, ``training.bench_reference``:
+the yardstick the engine must beat) and, with ``--torch``, ``torch`` (PyTorch eager, imported only then,
+at one thread and at every core). Inference runs on one worker (the split is for training steps).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 
 from cnnlab.engine import SGD, NetSpec, build, load_preset
 from cnnlab.training.bench_reference import SeedNetReference
+from cnnlab.training.parallel import ParallelGradients
 
 REFERENCE_NETS = ("seed",)  # the presets the careful NumPy reference implements
 
@@ -49,6 +51,8 @@ class Measurement:
     threads: int | None = None
     vs_torch: float | None = None  # images/s over PyTorch's at one thread, median of the rounds
     vs_torch_range: tuple[float, float] | None = None
+    vs_one_worker: float | None = None  # cnnlab at several workers: images/s over one worker's, by round
+    vs_one_worker_range: tuple[float, float] | None = None
     blas: str | None = None
 
     def row(self) -> dict:
@@ -70,6 +74,9 @@ class Measurement:
         if self.vs_torch is not None:
             row["vs_torch"] = round(self.vs_torch, 3)
             row["vs_torch_range"] = [round(v, 3) for v in self.vs_torch_range]
+        if self.vs_one_worker is not None:
+            row["vs_one_worker"] = round(self.vs_one_worker, 3)
+            row["vs_one_worker_range"] = [round(v, 3) for v in self.vs_one_worker_range]
         if self.blas is not None:
             row["blas"] = self.blas
         return row
@@ -85,6 +92,7 @@ class Contender:
     threads: int | None = None
     before: Callable[[], None] | None = None  # run before each of its blocks (PyTorch's thread count)
     after: Callable[[], None] | None = None  # and after
+    close: Callable[[], None] | None = None  # once measured (a worker pool's processes)
     times: list[float] = field(default_factory=list)  # seconds per call, one per round
 
 
@@ -146,19 +154,21 @@ def run_rounds(contenders: list[Contender], seconds: float, block: float = 0.25)
                 c.after()
 
 
-def _cnnlab_call(spec: NetSpec, mode: str, batch: int, rng: np.random.Generator) -> Callable[[], None]:
+def _cnnlab_contender(spec: NetSpec, mode: str, batch: int, rng: np.random.Generator, workers: int = 1):
     net = build(spec, rng)
     x = rng.random((batch, *spec.input_shape), dtype=np.float32)
     if mode == "infer":
-        return lambda: net.forward(x, training=False)
+        return Contender("cnnlab", lambda: net.forward(x, training=False), workers=1)
     opt = SGD(net, lr=0.01, momentum=0.9)
     y = rng.integers(0, spec.output_shape()[0], batch)
+    pool = ParallelGradients(net, workers)
+    pool.start()
 
     def train() -> None:
-        net.compute_gradients(x, y)
+        pool.compute_gradients(x, y, rng)
         opt.step()
 
-    return train
+    return Contender("cnnlab", train, workers=workers, close=pool.close)
 
 
 def _reference_call(spec: NetSpec, mode: str, batch: int, rng: np.random.Generator) -> Callable[[], None]:
@@ -251,12 +261,32 @@ def cases(nets: list[str], train_batches: list[int], infer_batches: list[int]) -
 
 
 def measure_case(
-    net: str, mode: str, batch: int, seconds: float, torch=None, torch_threads: tuple[int, ...] = (1,)
+    net: str,
+    mode: str,
+    batch: int,
+    seconds: float,
+    torch=None,
+    torch_threads: tuple[int, ...] = (1,),
+    workers: tuple[int, ...] = (1,),
 ) -> list[Measurement]:
-    """Every engine on one case, interleaved; one Measurement per engine (and thread count)."""
+    """Every engine on one case, interleaved; one Measurement per engine (and thread or worker count).
+    Training is measured at each of ``workers``, inference at one."""
     spec = load_preset(net)
     blas = blas_text(blas_report())
-    contenders = [Contender("cnnlab", _cnnlab_call(spec, mode, batch, np.random.default_rng(0)), workers=1)]
+    counts = workers if mode == "train" else (1,)
+    contenders = []
+    try:
+        for count in counts:
+            contenders.append(_cnnlab_contender(spec, mode, batch, np.random.default_rng(0), count))
+        return _measure(contenders, net, mode, batch, seconds, torch, torch_threads, blas)
+    finally:
+        for c in contenders:
+            if c.close:
+                c.close()
+
+
+def _measure(contenders, net, mode, batch, seconds, torch, torch_threads, blas) -> list[Measurement]:
+    spec = load_preset(net)
     if net in REFERENCE_NETS:
         call = _reference_call(spec, mode, batch, np.random.default_rng(0))
         contenders.append(Contender("numpy-reference", call, workers=1))
@@ -275,6 +305,7 @@ def measure_case(
             )
     run_rounds(contenders, seconds)
     torch_one = next((c for c in contenders if c.engine == "torch" and c.threads == 1), None)
+    one_worker = next((c for c in contenders if c.engine == "cnnlab" and c.workers == 1), None)
     # Ratios are against PyTorch at one thread; without that measurement there are none.
     results = []
     for c in contenders:
@@ -296,6 +327,9 @@ def measure_case(
         if torch_one is not None and c is not torch_one:
             ratios = [t1 / t for t, t1 in zip(c.times, torch_one.times, strict=True)]
             m.vs_torch, m.vs_torch_range = statistics.median(ratios), (min(ratios), max(ratios))
+        if c.engine == "cnnlab" and one_worker is not None and c is not one_worker:
+            ratios = [t1 / t for t, t1 in zip(c.times, one_worker.times, strict=True)]
+            m.vs_one_worker, m.vs_one_worker_range = statistics.median(ratios), (min(ratios), max(ratios))
         results.append(m)
     return results
 
@@ -321,6 +355,7 @@ def run_bench(
     torch: bool = False,
     infer_batches: list[int] | None = None,
     torch_threads: list[int] | None = None,
+    workers: list[int] | None = None,
 ) -> int:
     """Measure and print; ``batches`` are the training batch sizes, ``infer_batches`` the inference ones.
     An unknown preset name raises ``SpecError`` before anything is measured."""
@@ -337,6 +372,7 @@ def run_bench(
     if torch_threads is None:
         torch_threads = [1] if cores == 1 else [1, cores]
     torch_threads = tuple(sorted(set(torch_threads)))
+    workers = tuple(sorted(set(workers or ([1] if cores == 1 else [1, cores]))))
     env = environment(torch_module)
     if as_json:
         print(json.dumps({"environment": env}), flush=True)
@@ -350,7 +386,7 @@ def run_bench(
         print(head + (f"{'vs torch, 1 thr':>20}" if torch_module is not None else ""))
     infer = [1, 1000] if infer_batches is None else infer_batches
     for net, mode, batch in cases(nets, batches, infer):
-        for m in measure_case(net, mode, batch, seconds, torch_module, torch_threads):
+        for m in measure_case(net, mode, batch, seconds, torch_module, torch_threads, workers):
             if as_json:
                 print(json.dumps(m.row()), flush=True)
             else:
@@ -359,7 +395,12 @@ def run_bench(
 
 
 def _line(m: Measurement) -> str:
-    who = m.engine + (f" ({m.threads} thr)" if m.threads is not None else f" ({m.workers} worker)")
+    if m.threads is not None:
+        who = f"{m.engine} ({m.threads} thr)"
+    elif m.vs_one_worker is not None:
+        who = f"{m.engine} ({m.workers} workers: {m.vs_one_worker:.2f}x)"
+    else:
+        who = f"{m.engine} ({m.workers} worker{'s' if m.workers != 1 else ''})"
     lo, hi = m.images_per_s_range
     rate = f"{m.images_per_s:,.0f} [{lo:,.0f}-{hi:,.0f}]"
     ratio = ""

@@ -119,6 +119,7 @@ class ParallelGradients:
         self.note = ""
         self.start_timeout = start_timeout
         self._dropouts = [layer for layer in network.layers if isinstance(layer, Dropout)]
+        self._classes = network.num_classes  # asked once: the spec validates itself to answer
         self._procs: list = []
         self._conns: list = []
         self._segments: list[shared_memory.SharedMemory] = []
@@ -230,8 +231,8 @@ class ParallelGradients:
         params = [p for _, p, _ in net.named_parameters()]
         for view, p in zip(self._weights, params, strict=True):
             np.copyto(view, p)
-        batch = self._batch_for(n, x.shape[1:], net.num_classes)
-        layout = batch_layout(self._capacity, x.shape[1:], net.num_classes, x.dtype)
+        batch = self._batch_for(n, x.shape[1:], self._classes)
+        layout = batch_layout(self._capacity, x.shape[1:], self._classes, x.dtype)
         images, marks, logits_out, losses_out = layout.arrays(batch.buf)
         own_stop = parts[0][1]
         images[own_stop:n] = x[own_stop:]

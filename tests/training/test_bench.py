@@ -62,7 +62,19 @@ def test_bench_json_has_one_object_per_measurement(capsys, monkeypatch):
     monkeypatch.setattr(bench, "run_rounds", _quick_rounds)
     monkeypatch.setattr(bench, "import_torch", lambda: None)
     code = cli.main(
-        ["bench", "--json", "--torch", "--nets", "seed", "--batches", "8", "--infer-batches", "1"]
+        [
+            "bench",
+            "--json",
+            "--torch",
+            "--nets",
+            "seed",
+            "--batches",
+            "8",
+            "--infer-batches",
+            "1",
+            "--workers",
+            "1",
+        ]
     )
     out, err = capsys.readouterr()
     assert code == 0
@@ -92,7 +104,18 @@ def test_bench_with_torch_reports_threads_and_ratios(capsys, monkeypatch):
     monkeypatch.setattr(bench, "run_rounds", _quick_rounds)
     threads = torch.get_num_threads()
     try:
-        argv = ["bench", "--json", "--torch", "--torch-threads", "1", "2", "--nets", "mnist99"]
+        argv = [
+            "bench",
+            "--json",
+            "--torch",
+            "--torch-threads",
+            "1",
+            "2",
+            "--nets",
+            "mnist99",
+            "--workers",
+            "1",
+        ]
         code = cli.main([*argv, "--batches", "4", "--infer-batches", "2"])
     finally:
         torch.set_num_threads(threads)
@@ -110,10 +133,41 @@ def test_bench_with_torch_reports_threads_and_ratios(capsys, monkeypatch):
 
 def test_the_text_report_names_the_blas_kernel(capsys, monkeypatch):
     monkeypatch.setattr(bench, "run_rounds", _quick_rounds)
-    assert cli.main(["bench", "--nets", "seed", "--batches", "2", "--infer-batches", "1"]) == 0
+    assert (
+        cli.main(["bench", "--nets", "seed", "--batches", "2", "--infer-batches", "1", "--workers", "1"]) == 0
+    )
     out = capsys.readouterr().out
     assert "BLAS (threadpoolctl): " in out and " kernel, " in out
     assert "numpy-reference (1 worker)" in out and "cnnlab (1 worker)" in out
+
+
+def test_the_bench_trains_at_one_and_at_several_workers_side_by_side(capsys, monkeypatch):
+    monkeypatch.setattr(bench, "run_rounds", _quick_rounds)
+    argv = [
+        "bench",
+        "--json",
+        "--nets",
+        "seed",
+        "--batches",
+        "6",
+        "--infer-batches",
+        "2",
+        "--workers",
+        "1",
+        "2",
+    ]
+    assert cli.main(argv) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()[1:]]
+    seen = [(r["mode"], r["engine"], r["workers"]) for r in rows]
+    assert seen == [
+        ("train", "cnnlab", 1),
+        ("train", "cnnlab", 2),
+        ("train", "numpy-reference", 1),
+        ("infer", "cnnlab", 1),  # the split is for training steps
+        ("infer", "numpy-reference", 1),
+    ]
+    assert rows[1]["vs_one_worker"] == pytest.approx(1.0)  # the fake rounds took as long
+    assert "vs_one_worker" not in rows[0] and all(r["images_per_s"] > 0 for r in rows)
 
 
 def test_an_unknown_preset_is_refused_before_anything_is_measured(capsys, monkeypatch):
