@@ -14,25 +14,21 @@ import json
 import traceback
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QImage, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QFileDialog,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMainWindow,
     QMessageBox,
     QScrollArea,
     QSplitter,
     QStackedWidget,
-    QStyle,
     QTabWidget,
-    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -43,28 +39,30 @@ from cnnlab.app.checkpoints import CheckpointCommands
 from cnnlab.app.collection import Collection
 from cnnlab.app.data_manager import DataManager
 from cnnlab.app.dialogs import about_box, shortcuts_dialog
+from cnnlab.app.digits import DigitsCommands
 from cnnlab.app.lesson.actions import LessonActions
 from cnnlab.app.lesson.panel import LessonPanel
+from cnnlab.app.menus import build_menus, build_status_bar, build_toolbar
+from cnnlab.app.run_controls import say_what_the_run_controls_do
 from cnnlab.app.runner import describe_exception
 from cnnlab.app.settings import default_settings, describe_notes, read_settings
 from cnnlab.app.state import AppState
-from cnnlab.app.theme import THEME_NAMES, Theme, apply_theme
+from cnnlab.app.theme import Theme, apply_theme
 from cnnlab.app.views.progress import STATE_WORDS
+from cnnlab.app.views.sweep_panel import setting_title
 from cnnlab.app.widgets.banner import Banner
 from cnnlab.app.widgets.mode_bar import ModeBar
 from cnnlab.app.widgets.view_frame import ViewFrame
-from cnnlab.app.worker import TrainingController
+from cnnlab.app.worker import START_ERRORS, TrainingController
 from cnnlab.app.workspaces import VIEWS, WORKSPACES, ViewSpec, WorkspaceSpec, workspace_of
-from cnnlab.data import DATASETS, DataError
-from cnnlab.engine import Checkpoint, CheckpointError, NetSpec, SpecError
+from cnnlab.data import DATASETS
+from cnnlab.engine import Checkpoint, NetSpec, SpecError
 from cnnlab.training import ConfigError, RunStore, Snapshot, TrainConfig, TrainingSession
 
 RUN_EVENTS_TO_STATE = {"finished": "finished", "stopped": "stopped", "diverged": "diverged"}
 USER_RUNS = object()  # "record runs in the user's data folder" (the runs history's default place)
 DEFAULT_SIZE = QSize(1280, 800)
 LESSON_WIDTH = 270
-# Errors a run's start may raise for a reason the user can fix (a spec that does not fit the data ...).
-START_ERRORS = (ConfigError, SpecError, DataError, CheckpointError, ValueError, KeyError, MemoryError)
 
 __all__ = ["USER_RUNS", "MainWindow", "default_settings"]
 
@@ -103,6 +101,7 @@ class MainWindow(QMainWindow):
         self.data = DataManager(self.state, self, synthetic_size=synthetic_size)
         self.checkpoints = CheckpointCommands(self)
         self.collection = Collection(parent=self)
+        self.digits = DigitsCommands(self)
         self.lesson_actions = LessonActions(self)
         self.actions: dict[str, QAction] = make_actions(self)
         self.workspace_specs = {w.key: w for w in workspaces}
@@ -118,8 +117,6 @@ class MainWindow(QMainWindow):
         # Tests replace this to answer questions ("discard the trained network?") without a dialog.
         self.confirm = self._confirm_with_dialog
         self._start_when_loaded: str | None = None  # how to start once the data is loaded
-        self._finetune: dict | None = None  # the fine-tuning run going, and what it is measured against
-        self.finetune_results: list | None = None
         self._dialogs: list[QWidget] = []
         self._fitted = False
 
@@ -209,91 +206,11 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_menus_and_toolbar(self) -> None:
-        a = self.actions
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        for key in ("open_checkpoint", "open_pretrained", "open_onnx", "save_checkpoint"):
-            file_menu.addAction(a[key])
-        file_menu.addSeparator()
-        for key in ("export_onnx", "export_pytorch", "export_plots"):
-            file_menu.addAction(a[key])
-        self.checkpoints.explain_unavailable(a)
-        file_menu.addSeparator()
-        file_menu.addAction(a["quit"])
-
-        data_menu = menu.addMenu("&Data")
-        self.dataset_group = QActionGroup(self)
-        self.dataset_actions: dict[str, QAction] = {}
-        for name, info in DATASETS.items():
-            action = QAction(info.title, self, checkable=True)
-            action.setToolTip(f"Train on {info.title}.")
-            action.setStatusTip(f"Train on {info.title}.")
-            action.triggered.connect(lambda _=False, n=name: self.data.choose(n))
-            self.dataset_group.addAction(action)
-            data_menu.addAction(action)
-            self.dataset_actions[name] = action
-        data_menu.addSeparator()
-        for key in ("download", "choose_folder", "use_synthetic", "reload_data"):
-            data_menu.addAction(a[key])
-
-        train_menu = menu.addMenu("&Train")
-        for key in ("start", "pause", "step", "step_epoch", "stop"):
-            train_menu.addAction(a[key])
-        train_menu.addSeparator()
-        train_menu.addAction(a["reset"])
-
-        view_menu = menu.addMenu("&View")
-        for spec in self.workspace_specs.values():
-            view_menu.addAction(a[f"workspace_{spec.key}"])
-        view_menu.addSeparator()
-        view_menu.addAction(a["lesson"])
-        theme_menu = view_menu.addMenu("T&heme")
-        self.theme_group = QActionGroup(self)
-        self.theme_actions: dict[str, QAction] = {}
-        for name in THEME_NAMES:
-            action = QAction(name.capitalize(), self, checkable=True)
-            action.setToolTip(f"Use the {name} theme.")
-            action.triggered.connect(lambda _=False, n=name: self.state.set_theme(n))
-            self.theme_group.addAction(action)
-            theme_menu.addAction(action)
-            self.theme_actions[name] = action
-        theme_menu.addSeparator()
-        theme_menu.addAction(a["toggle_theme"])
-        view_menu.addAction(a["reset_layout"])
-
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction(a["shortcuts"])
-        help_menu.addAction(a["about"])
-
-        toolbar = QToolBar("Training")
-        toolbar.setObjectName("toolbar-training")
-        toolbar.setMovable(False)
-        toolbar.setFloatable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        for key in ("start", "pause", "step", "step_epoch", "stop", "reset"):
-            toolbar.addAction(a[key])
-        toolbar.addSeparator()
-        self.run_summary = QLabel()
-        self.run_summary.setObjectName("RunSummary")
-        self.run_summary.setToolTip("Where the current run is (details in Train > Progress).")
-        self.run_summary.setMinimumWidth(10)
-        toolbar.addWidget(self.run_summary)
-        self.addToolBar(Qt.TopToolBarArea, toolbar)
-        self.toolbar = toolbar
-        for button in toolbar.findChildren(QToolButton):
-            button.setFocusPolicy(Qt.NoFocus)  # Space must stay the window's pause key
+        build_menus(self)
+        build_toolbar(self)
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.status_network = QLabel()
-        self.status_network.setToolTip("Which weights the views are showing.")
-        self.status_dataset = QLabel()
-        self.status_dataset.setToolTip("The dataset the next run trains on.")
-        self.status_run = QLabel()
-        self.status_run.setToolTip("What training is doing.")
-        bar.addPermanentWidget(self.status_network)
-        bar.addPermanentWidget(self.status_dataset)
-        bar.addPermanentWidget(self.status_run)
+        build_status_bar(self)
 
     def _connect(self) -> None:
         a, s, c = self.actions, self.state, self.controller
@@ -446,136 +363,25 @@ class MainWindow(QMainWindow):
         return self.view("curves")
 
     def measure_on(self, source: str) -> None:
-        """What Test results measures: "test" (the dataset's test set), "mine-all" or "mine-test" (your
-        digits, all of them or the held-out fifth that training on them never sees)."""
-        from cnnlab.app.views.evaluation import TestEvaluator
+        self.digits.measure_on(source)
 
-        evaluator = TestEvaluator.shared(self.state)
-        state = self.collection.state
-        if source == "test":
-            evaluator.use_images(None)
-            return
-        if state is None or not len(state):
-            self.show_error(
-                "You have no digits of your own yet: draw one on the pad (Look inside) and press its number "
-                "to keep it.",
-                level="warn",
-                topic="collection",
-            )
-            return
-        keep = state.test_mask if source == "mine-test" else np.ones(len(state), bool)
-        if not keep.any():
-            self.show_error("None of your digits is held out for testing yet: keep a few more.", level="warn")
-            return
-        words = "of your digits (held out)" if source == "mine-test" else "of your digits"
-        evaluator.use_images(state.images[keep], state.labels[keep].astype(np.int64), words)
+    def start_finetune(self, share: float, epochs: int, lr: float) -> bool:
+        return self.digits.start_finetune(share, epochs, lr)
+
+    def import_digits(self, folder: str) -> None:
+        self.digits.import_digits(folder)
+
+    def export_digits(self, folder: str, layout: str = "by-label") -> None:
+        self.digits.export_digits(folder, layout)
+
+    @property
+    def finetune_results(self) -> list | None:
+        return self.digits.results
 
     def show_results_on(self, source: str) -> None:
         predictions = self.show_view("predictions")
         if predictions is not None:
             predictions.set_source(source)
-
-    # -- your digits ---------------------------------------------------------------------------------
-    def import_digits(self, folder: str) -> None:
-        """Add a folder of PNG/JPEG pictures to your digits (decoded with QImage in the save's thread)."""
-        from cnnlab.app.views.drawing import qimage_to_rgba
-        from cnnlab.data.mine import image_files
-
-        try:
-            files = image_files(folder)
-        except DataError as exc:
-            self.show_error(f"Could not import: {exc}", topic="collection")
-            return
-        pairs = []
-        for name, path in files:
-            image = QImage(str(path))
-            if image.isNull():
-                self.show_error(f"Could not import: {name} is not a picture Qt can read", topic="collection")
-                return
-            pairs.append((name, qimage_to_rgba(image)))
-        self.collection.import_images(pairs)
-        self.statusBar().showMessage(f"Importing {len(pairs)} pictures from {folder}...", 5000)
-
-    def export_digits(self, folder: str, layout: str = "by-label") -> None:
-        from cnnlab.app.views.drawing import png_bytes
-
-        self.collection.export_pngs(folder, png_bytes, layout)
-        self.statusBar().showMessage(f"Exporting your digits to {folder}...", 5000)
-
-    def start_finetune(self, share: float, epochs: int, lr: float) -> bool:
-        """Train the network the views show further on your digits mixed with MNIST (``share`` of each
-        batch from MNIST); before and after, measure it on your held-out digits and on MNIST's test set."""
-        from cnnlab.app.views.common import private_copy
-        from cnnlab.data import MixedDataset, load_mine, mix_datasets
-        from cnnlab.training.headless import starting_weights
-
-        base = self.state.dataset
-        if isinstance(base, MixedDataset):
-            base = base.other
-        network = self.state.inspector()
-        if base is None or network is None:
-            self.show_error(
-                "Fine-tuning needs MNIST loaded (Data) and a network.", level="warn", topic="data"
-            )
-            return False
-        try:
-            mine = load_mine(self.collection.store.root)
-            mix = mix_datasets(mine, base, float(share), seed=self.state.config.seed)
-        except (DataError, ValueError) as exc:
-            self.show_error(f"Fine-tuning cannot start: {describe_exception(exc)}", topic="collection")
-            return False
-        before = private_copy(network)
-        checkpoint = starting_weights(Checkpoint(network.spec, before.state_dict()))
-        config = self.state.config.replace(
-            dataset=mix.name,
-            epochs=int(epochs),
-            lr=float(lr),
-            train_limit=None,
-            spec=network.spec,
-            validation=0,  # your digits have their own held-out part; none of them is set aside again
-        )
-        try:
-            session = self.controller.start(config, mix, checkpoint)
-        except START_ERRORS as exc:
-            self.show_error(f"Fine-tuning could not start: {describe_exception(exc)}", topic="training")
-            return False
-        self._finetune = {"run": session.run_id, "mine": mine, "base": base, "before": before}
-        self.state.start_run(session.run_id)
-        self.show_view("curves")
-        return True
-
-    def _finetune_ended(self) -> None:
-        """Before and after, on your held-out digits and on MNIST's test set, off the GUI thread."""
-        from cnnlab.app.views.common import private_copy
-        from cnnlab.training.metrics import evaluate_network
-
-        job, self._finetune = self._finetune, None
-        after = self.state.inspector()
-        if job is None or after is None or self.state.run_id != job["run"]:
-            return
-        after = private_copy(after)
-        mine, base = job["mine"], job["base"]
-
-        def work(task_state):
-            rows = []
-            for what, data in (("your held-out digits", mine), (f"{base.name} test set", base)):
-                k = len(data.class_names)
-                accuracy = [evaluate_network(n, data.test_images, data.test_labels, k)[0]
-                            for n in (job["before"], after)]  # fmt: skip
-                rows.append((what, accuracy[0], accuracy[1]))
-            return rows
-
-        task = self.checkpoints._tasks.run(work, "finetune-measure", start=False)
-        task.done.connect(self._show_before_after)
-        task.start()
-
-    def _show_before_after(self, rows) -> None:
-        self.finetune_results = rows
-        browser = self.view("mine")
-        if browser is not None:
-            browser.set_before_after(rows)
-        words = "; ".join(f"{what}: {a:.1%} -> {b:.1%}" for what, a, b in rows)
-        self.statusBar().showMessage(f"Fine-tuned. {words}", 15000)
 
     def look_inside_test_image(self, index: int) -> None:
         """A test image onto the drawing pad and into the feature maps (from Predictions)."""
@@ -754,7 +560,8 @@ class MainWindow(QMainWindow):
         if panel is not None:
             panel.sweep_started(sweep)
         values = ", ".join(p.label for p in sweep.points)
-        self.statusBar().showMessage(f"Comparing {len(sweep)} runs of {sweep.setting}: {values}", 8000)
+        what = setting_title(sweep.setting)
+        self.statusBar().showMessage(f"Comparing {len(sweep)} runs of {what}: {values}", 8000)
         return True
 
     def _on_sweep_ended(self, sweep, results) -> None:
@@ -765,7 +572,8 @@ class MainWindow(QMainWindow):
         if runs is not None:
             runs.refresh()
             runs.set_checked([r.run_id for r in results if r.run_id])
-        self.statusBar().showMessage(f"The comparison of {sweep.setting} is done: see Compare.", 8000)
+        what = setting_title(sweep.setting)
+        self.statusBar().showMessage(f"The comparison of {what} is done: see Compare.", 8000)
 
     def _begin_run(self, first: str) -> bool:
         dataset = self.state.dataset
@@ -831,8 +639,7 @@ class MainWindow(QMainWindow):
         if self.state.run_state in ("running", "paused", "loading"):
             self.state.set_run_state("stopped", "Training stopped.")
         self._update_actions()
-        if self._finetune is not None and session is not None and session.run_id == self._finetune["run"]:
-            self._finetune_ended()
+        self.digits.run_ended(session)
 
     def _on_live_settings(self, changes: dict) -> None:
         try:
@@ -842,55 +649,7 @@ class MainWindow(QMainWindow):
 
     # -- what the controls say ---------------------------------------------------------------------
     def _update_actions(self) -> None:
-        a = self.actions
-        active = self.controller.is_running()
-        paused = self.controller.is_paused()
-        seed = self.state.config.seed
-        a["start"].setEnabled(not active)
-        if active:
-            a["start"].setText("&Start")
-            start_tip = (
-                "A run is paused: Resume (Space) goes on with it; Stop ends it before a new one can start."
-                if paused
-                else "A run is going: Stop it (Esc) before starting a new one."
-            )
-        elif self.state.checkpoint is not None:
-            a["start"].setText("&Continue")
-            start_tip = "Continue training the loaded network from where it was saved (Ctrl+Enter)."
-        elif self.state.snapshot is not None:
-            a["start"].setText("&Start new run")
-            start_tip = (
-                f"Start a new run from fresh random weights (seed {seed}) with the current settings; "
-                "the last run stays in Compare (Ctrl+Enter)."
-            )
-        else:
-            a["start"].setText("&Start")
-            start_tip = (
-                f"Train the network from fresh random weights (seed {seed}) with the current settings "
-                "(Ctrl+Enter)."
-            )
-        a["start"].setToolTip(start_tip)
-        a["pause"].setEnabled(active)
-        a["pause"].setText("&Resume" if paused else "&Pause")
-        a["pause"].setToolTip(
-            "Go on training from where the run paused (Space)."
-            if paused
-            else "Pause training between two steps; the views keep the latest state (Space)."
-        )
-        a["pause"].setIcon(self.style().standardIcon(QStyle.SP_MediaPlay if paused else QStyle.SP_MediaPause))
-        a["stop"].setEnabled(active)
-        a["step"].setEnabled(not active or paused)
-        a["step"].setToolTip(
-            "Train exactly one more batch, then pause again (S)."
-            if paused
-            else "Start a run that trains exactly one batch and then pauses (S)."
-        )
-        a["step_epoch"].setEnabled(not active or paused)
-        a["step_epoch"].setToolTip(
-            "Train to the end of this epoch, measure the test set, then pause (E)."
-            if paused
-            else "Start a run that trains one epoch, measures the test set, then pauses (E)."
-        )
+        say_what_the_run_controls_do(self.actions, self.controller, self.state, self.style())
         self._update_run_status(self.state.snapshot)
 
     def _update_run_status(self, snapshot: Snapshot | None) -> None:
@@ -1076,6 +835,7 @@ class MainWindow(QMainWindow):
         self.lesson_actions.shutdown()
         self.checkpoints.shutdown()
         self.collection.shutdown()
+        self.digits.shutdown()
         self.controller.shutdown()
         self.data.shutdown()
         self.state.shutdown()

@@ -16,11 +16,13 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from cnnlab.app.runner import TaskGroup, TaskHandle, TaskState, describe_exception
-from cnnlab.data import Dataset
-from cnnlab.engine import Checkpoint
-from cnnlab.training import RunRecorder, RunStore, TrainConfig, TrainingSession
+from cnnlab.data import DataError, Dataset
+from cnnlab.engine import Checkpoint, CheckpointError, SpecError
+from cnnlab.training import ConfigError, RunRecorder, RunStore, TrainConfig, TrainingSession
 
 SessionFactory = Callable[..., TrainingSession]
+# Errors a run's start may raise for a reason the user can fix (a spec that does not fit the data ...).
+START_ERRORS = (ConfigError, SpecError, DataError, CheckpointError, ValueError, KeyError, MemoryError)
 FIRST_MOVES = ("run", "pause", "step", "epoch")
 
 

@@ -15,6 +15,31 @@ import tempfile
 from pathlib import Path
 
 
+def squeezed(window) -> list[dict]:
+    """Visible widgets given less height than their layout needs: their children overlap or are cut."""
+    from PySide6.QtWidgets import QAbstractScrollArea, QWidget
+
+    found = []
+    for widget in window.findChildren(QWidget):
+        layout = widget.layout()
+        if layout is None or not widget.isVisible() or widget.width() <= 1:
+            continue
+        if any(isinstance(a, QAbstractScrollArea) for a in _ancestors(widget)):
+            continue  # inside a scroll area, content may be taller than its viewport
+        need = layout.minimumSize().height()  # (a height-for-width is a preference: the pad's square)
+        if widget.height() + 2 < need:
+            name = widget.objectName() or type(widget).__name__
+            found.append({"widget": name, "height": widget.height(), "needs": need, "width": widget.width()})
+    return found
+
+
+def _ancestors(widget):
+    parent = widget.parentWidget()
+    while parent is not None:
+        yield parent
+        parent = parent.parentWidget()
+
+
 def main(size: str) -> int:
     width, height = (int(v) for v in size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="cnnlab-fit-"))
@@ -43,7 +68,12 @@ def main(size: str) -> int:
     window.fit_to_screen()
     app.processEvents()
     first = window.size()
-    report = {"screen": window.screen().availableGeometry().getRect(), "visits": [], "scrolling_tabs": []}
+    report = {
+        "screen": window.screen().availableGeometry().getRect(),
+        "visits": [],
+        "scrolling_tabs": [],
+        "squeezed": [],
+    }
 
     def visit(name: str) -> None:
         for _ in range(5):
@@ -59,6 +89,7 @@ def main(size: str) -> int:
                 "lesson": window.lesson.isVisible(),
             }
         )
+        report["squeezed"].extend({"where": name, **w} for w in squeezed(window))
         for bar in window.findChildren(QTabBar):
             if bar.isVisible() and bar.sizeHint().width() > bar.width():
                 report["scrolling_tabs"].append({"where": name, "tabs": bar.count(), "width": bar.width()})

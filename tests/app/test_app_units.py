@@ -99,3 +99,12 @@ def test_signal_emits_do_not_leak_references_to_true(qtbot):
         emitter.fired.emit(True)
     assert len(received) == 3000
     assert sys.getrefcount(True) >= before - 10
+
+
+def test_a_sweep_names_its_setting_as_a_person_would():
+    from cnnlab.app.views.sweep_panel import CHOICES, setting_title
+
+    assert setting_title("batch_size") == "batch size"
+    assert setting_title("lr") == "learning rate"
+    assert setting_title("some_new_knob") == "some new knob"
+    assert all("_" not in setting_title(key) for _title, key, _values in CHOICES)

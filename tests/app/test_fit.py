@@ -38,6 +38,7 @@ def test_every_workspace_and_view_fits_the_screen_and_the_window_never_grows(siz
         assert visit["size"] == report["first_size"], visit  # the window never grows by itself
         assert visit["minimum"][0] <= 1024, visit  # a 1024 px wide window still holds everything
     assert report["scrolling_tabs"] == [], report["scrolling_tabs"]  # no tab bar needs scroll arrows
+    assert report["squeezed"] == [], report["squeezed"]  # no part is given less height than it needs
     assert {"curves", "drawing", "feature_maps", "filters", "predictions", "confusion", "runs"} <= set(
         report["views"]
     )

@@ -135,3 +135,26 @@ def test_views_share_the_states_evaluator(qtbot, data):
     with qtbot.waitSignal(gallery.evaluator.evaluated, timeout=10000):
         gallery.show()
     assert matrix.matrix().sum() == len(data.test_images)
+
+
+def test_the_answer_sits_beside_its_image_under_the_grid_and_under_it_beside_the_grid(qtbot, evaluation):
+    view = PredictionsView()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    view.set_evaluation(evaluation)
+    qtbot.waitExposed(view)
+    image, bars = view._image, view.bars
+
+    def beside() -> bool:
+        return bars.geometry().left() >= image.geometry().right()
+
+    # Wide: grid and answer side by side, the image above its bars (which get the column's width).
+    assert not beside() and bars.geometry().top() >= image.geometry().bottom()
+    view.resize(430, 700)  # a laptop column: the answer goes under the grid, the image beside the bars
+    qtbot.waitUntil(beside)
+    grid_bottom = view.grid.mapTo(view, view.grid.rect().bottomLeft()).y()
+    assert grid_bottom < image.mapTo(view, image.rect().topLeft()).y()  # under the grid
+    assert bars.height() >= bars.minimumHeight() and view.grid.height() > bars.height()
+    view.resize(900, 700)
+    qtbot.waitUntil(lambda: not beside())

@@ -86,7 +86,7 @@ class ConfusionView(QWidget):
 
         self.bars = ClassBars(self, title="Accuracy per class (recall)")
         self.bars.setMinimumWidth(200)
-        self.bars.setMinimumHeight(180)
+        self.bars.setMinimumHeight(160)  # ten readable rows and the axis
         self._cell_title = QLabel("Click a cell to see the images in it.")
         self._cell_title.setWordWrap(True)
         self._cell_title.setTextFormat(Qt.TextFormat.RichText)
@@ -105,7 +105,13 @@ class ConfusionView(QWidget):
         matrix_layout.setContentsMargins(0, 0, 0, 0)
         matrix_layout.addWidget(self.plot, 1)
         matrix_layout.addWidget(self.scale)
-        top = AdaptiveSplitter(threshold=500)
+
+        def stacked(width: int, height: int) -> list[int]:
+            # One above the other (a narrow column): the matrix gets all but what the bars need.
+            need = self.bars.minimumHeight()
+            return [max(height - need, 1), need]
+
+        top = AdaptiveSplitter(threshold=500, stacked_sizes=stacked)
         top.addWidget(matrix)
         top.addWidget(self.bars)
         top.setStretchFactor(0, 3)

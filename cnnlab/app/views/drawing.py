@@ -492,8 +492,8 @@ class DrawingPanel(QWidget):
         self._untrained.hide()
         self._latency = wrapping_label("", "muted")
         self._latency.setToolTip("Time from the latest mouse event to the updated bars")
-        self.bars = ClassBars(self, value_format="{:.0%}", hide_below=0.005)
-        self.bars.setMinimumHeight(140)
+        self.bars = ClassBars(self, value_format="{:.0%}", hide_below=0.005, value_axis=False)
+        self.bars.setMinimumHeight(120)  # ten rows of text, and no more on a 768 px screen
 
         sees = QLabel("What the network sees")
         sees.setProperty("role", "heading")

@@ -45,6 +45,9 @@ class KeepRow(QWidget):
         self.undo.setEnabled(False)
         buttons.addWidget(self.undo)
         self.counts = wrapping_label("", "muted")
+        self.counts.setToolTip(
+            "Your own digits become a dataset (Data > Your digits) to test and train the network on."
+        )
         self.recent = ImageGrid(self, tile_px=36)
         self.recent.setFixedHeight(62)
         self.recent.setMinimumWidth(60)  # the strip shows what fits; it must not widen the pad's column
@@ -68,16 +71,15 @@ class KeepRow(QWidget):
     def show_state(self, state) -> None:
         """The collection as it is now (a ``MineState``), or None before it has been read."""
         if state is None or not len(state):
-            self.counts.setText(
-                "None kept yet. Draw a digit, then press its number: your own digits become a dataset "
-                "(Data) to test and train the network on."
-            )
+            self.counts.setText("None kept yet: draw a digit, then press its number.")
             self.recent.clear()
+            self.recent.hide()  # an empty strip would only take the pad's height on a laptop screen
             self.undo.setEnabled(False)
             return
         counts = state.counts()
         per_class = "  ".join(f"{d}: {int(n)}" for d, n in enumerate(counts))
         self.counts.setText(f"{len(state):,} kept · {per_class}")
+        self.recent.show()
         images = state.images[-SHOWN_RECENT:]
         labels = state.labels[-SHOWN_RECENT:]
         self.recent.set_tiles(

@@ -100,7 +100,7 @@ class MineBrowser(QWidget):
         for w in (self.import_button, self.export_button, self.undo_button):
             files.addWidget(w)
 
-        use = QGroupBox("Measure and train the network on your digits")
+        use = QGroupBox("Test and fine-tune")
         form = QFormLayout(use)
         form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         self.measure_button = QPushButton("Test the network on your digits")

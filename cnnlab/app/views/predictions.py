@@ -30,6 +30,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QComboBox,
     QLabel,
     QPushButton,
@@ -107,7 +108,7 @@ class PredictionsView(QWidget):
         self._detail.setTextFormat(Qt.TextFormat.RichText)
         self._image = ImageGrid(self, tile_px=96)
         self._image.setFixedSize(110, 110)
-        self.bars = ClassBars(self, hide_below=0.0005)
+        self.bars = ClassBars(self, hide_below=0.0005, value_axis=False)
         to_pad = QPushButton("Look inside")
         to_pad.setToolTip("Send this image to the drawing pad and the feature maps")
         to_pad.clicked.connect(
@@ -116,17 +117,36 @@ class PredictionsView(QWidget):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(self._detail)
-        side_layout.addWidget(self._image, 0, Qt.AlignmentFlag.AlignHCenter)
-        side_layout.addWidget(self.bars, 1)
+        # The image beside its bars under the grid (a laptop screen: the pair stays short), above them
+        # beside the grid (the bars get the column's width).
+        pair = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        pair.addWidget(self._image, 0, Qt.AlignmentFlag.AlignHCenter)
+        pair.addWidget(self.bars, 1)
+        side_layout.addLayout(pair, 1)
         side_layout.addWidget(to_pad)
+        self.bars.setMinimumSize(150, 120)  # ten readable rows
         side.setMinimumWidth(200)
         self.grid.setMinimumWidth(200)
-        splitter = AdaptiveSplitter(threshold=560)
+
+        def stacked(width: int, height: int) -> list[int]:
+            # Under the grid, the answer gets what it needs to be read and the grid keeps the rest.
+            need = side.minimumSizeHint().height()
+            return [max(height - need, 1), need]
+
+        splitter = AdaptiveSplitter(threshold=560, stacked_sizes=stacked)
         splitter.addWidget(self.grid)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([700, 240])
+
+        def turn(wide: bool) -> None:
+            pair.setDirection(QBoxLayout.Direction.TopToBottom if wide else QBoxLayout.Direction.LeftToRight)
+            pair.setAlignment(
+                self._image, Qt.AlignmentFlag.AlignHCenter if wide else Qt.AlignmentFlag.AlignTop
+            )
+
+        splitter.turned.connect(turn)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self._summary)

@@ -48,6 +48,16 @@ CHOICES = (
     ("Weight decay", "weight_decay", "0, 0.0001, 0.001"),
     ("Seed", "seed", "0, 1, 2"),
 )
+
+
+def setting_title(setting: str) -> str:
+    """How a person says the setting a sweep changes ("batch_size" -> "batch size")."""
+    for title, key, _values in CHOICES:
+        if key == setting:
+            return title.lower()
+    return setting.replace("_", " ")
+
+
 COLUMNS = ("Value", "Run", "Test", "Train", "Best val.", "Final loss", "Time")
 
 
@@ -185,10 +195,11 @@ class SweepPanel(QWidget):
         self._labels = [point.label for point in sweep.points]
         self.progress.setRange(0, len(sweep))
         self.progress.setValue(0)
-        self.progress.setFormat(f"run 1 of {len(sweep)} ({sweep.setting} {self._labels[0]})")
+        what = setting_title(sweep.setting)
+        self.progress.setFormat(f"run 1 of {len(sweep)} ({what} {self._labels[0]})")
         self.status.setText(
-            f"Training {len(sweep)} runs of {sweep.setting} one after another; Stop or Cancel ends the "
-            "comparison after the run under way stops."
+            f"Training {len(sweep)} runs of {what} one after another; Stop or Cancel ends the comparison "
+            "after the run under way stops."
         )
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -199,7 +210,7 @@ class SweepPanel(QWidget):
         if self._labels:
             self.progress.setValue(index)
             self.progress.setFormat(
-                f"run {index + 1} of {len(sweep)} ({sweep.setting} {self._labels[index]})"
+                f"run {index + 1} of {len(sweep)} ({setting_title(sweep.setting)} {self._labels[index]})"
             )
 
     def sweep_ended(self, sweep, results: list) -> None:
@@ -212,7 +223,8 @@ class SweepPanel(QWidget):
         )
         self.status.setText(
             (
-                f"Best: {sweep.setting} {best.label} with {best.test_accuracy:.1%} on the test set. "
+                f"Best: {setting_title(sweep.setting)} {best.label} with {best.test_accuracy:.1%} "
+                "on the test set. "
                 if best
                 else ""
             )

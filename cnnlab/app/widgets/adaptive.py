@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QSplitter, QWidget
 
 HYSTERESIS = 24
 
 
 class AdaptiveSplitter(QSplitter):
+    turned = Signal(bool)  # side by side (True) or one above the other (False), after each turn
+
     def __init__(
         self,
         threshold: int,
@@ -69,6 +71,12 @@ class AdaptiveSplitter(QSplitter):
             self.setSizes(self.stacked_sizes(self.width(), self.height()))
 
     def adapt(self, width: int, height: int | None = None) -> None:
+        was_wide = self.is_wide
+        self._adapt(width, height)
+        if self.is_wide != was_wide:
+            self.turned.emit(self.is_wide)
+
+    def _adapt(self, width: int, height: int | None) -> None:
         wide = self.orientation() == Qt.Horizontal
         if self.wide_gain is not None and height is not None:
             gain = self.wide_gain(width, height)

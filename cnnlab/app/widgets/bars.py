@@ -26,7 +26,10 @@ class ClassBars(pg.PlotWidget):
         x_range: tuple[float, float] = (0.0, 1.0),
         title: str | None = None,
         hide_below: float | None = None,
+        value_axis: bool = True,
     ) -> None:
+        """``value_axis=False`` leaves out the 0..1 axis under the bars (each bar's label says its value):
+        ten rows then stay readable in a short panel."""
         palette = parent.palette() if parent is not None else QPalette()
         self._fg = palette.color(QPalette.ColorRole.Text)
         super().__init__(parent, background=palette.color(QPalette.ColorRole.Base))
@@ -45,6 +48,11 @@ class ClassBars(pg.PlotWidget):
             axis = item.getAxis(side)
             axis.setPen(self._fg)
             axis.setTextPen(self._fg)
+        small = QFont()
+        small.setPointSizeF(8.5)
+        item.getAxis("left").setStyle(tickFont=small)
+        if not value_axis:
+            item.hideAxis("bottom")
         self._title = title
         if title:
             item.setTitle(title, color=self._fg.name(), size="10pt")
