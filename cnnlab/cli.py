@@ -121,22 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--torch", action="store_true", help="also measure PyTorch eager, if installed (not a dependency)"
     )
-    bench.add_argument(
-        "--torch-threads",
-        nargs="+",
-        type=whole_arg(1),
-        default=None,
-        metavar="N",
-        help="PyTorch's thread counts (default 1 and every core)",
-    )
-    bench.add_argument(
-        "--workers",
-        nargs="+",
-        type=whole_arg(1),
-        default=None,
-        metavar="N",
-        help="cnnlab's worker counts for training (default 1 and every core; 'cnnlab train --workers')",
-    )
+    for flag, whose in (("--torch-threads", "PyTorch's thread"), ("--workers", "cnnlab's training worker")):
+        bench.add_argument(
+            flag, nargs="+", type=whole_arg(1), metavar="N", help=f"{whose} counts (default 1 and every core)"
+        )
     bench.set_defaults(func=_run_bench)
 
     _add_data_parser(sub)
