@@ -7,10 +7,10 @@ drifted up to 2x from minute to minute where this was written) slows all of them
 figure is the median of the block's timed calls; a measurement reports the median and the range over
 its rounds, and its ratio to PyTorch at one thread is taken round by round, within the same minute.
 
-Engines: ``cnnlab`` (the engine, one BLAS thread per worker; training at one worker and at every core,
-``training.parallel``), ``numpy-reference`` (a careful plain NumPy seed net, ``training.bench_reference``:
-the yardstick the engine must beat) and, with ``--torch``, ``torch`` (PyTorch eager, imported only then,
-at one thread and at every core). Inference runs on one worker (the split is for training steps).
+Engines: ``cnnlab`` (the engine, one BLAS thread per worker, at one worker and at every core:
+``training.parallel``; an evaluation batch is split from two images per worker), ``numpy-reference`` (a
+careful plain NumPy seed net, ``training.bench_reference``: the yardstick the engine must beat) and,
+with ``--torch``, ``torch`` (PyTorch eager, imported only then, at one thread and at every core).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 from cnnlab.engine import SGD, NetSpec, build, load_preset
 from cnnlab.training.bench_reference import SeedNetReference
-from cnnlab.training.parallel import ParallelGradients
+from cnnlab.training.parallel import WorkerPool
 
 REFERENCE_NETS = ("seed",)  # the presets the careful NumPy reference implements
 
@@ -157,12 +157,12 @@ def run_rounds(contenders: list[Contender], seconds: float, block: float = 0.25)
 def _cnnlab_contender(spec: NetSpec, mode: str, batch: int, rng: np.random.Generator, workers: int = 1):
     net = build(spec, rng)
     x = rng.random((batch, *spec.input_shape), dtype=np.float32)
+    pool = WorkerPool(net, workers)
+    pool.start()
     if mode == "infer":
-        return Contender("cnnlab", lambda: net.forward(x, training=False), workers=1)
+        return Contender("cnnlab", lambda: pool.forward(x, training=False), workers=workers, close=pool.close)
     opt = SGD(net, lr=0.01, momentum=0.9)
     y = rng.integers(0, spec.output_shape()[0], batch)
-    pool = ParallelGradients(net, workers)
-    pool.start()
 
     def train() -> None:
         pool.compute_gradients(x, y, rng)
@@ -270,10 +270,11 @@ def measure_case(
     workers: tuple[int, ...] = (1,),
 ) -> list[Measurement]:
     """Every engine on one case, interleaved; one Measurement per engine (and thread or worker count).
-    Training is measured at each of ``workers``, inference at one."""
+    cnnlab is measured at each of ``workers`` that would split the batch (an evaluation batch smaller
+    than two images per worker stays whole: ``WorkerPool.forward``)."""
     spec = load_preset(net)
     blas = blas_text(blas_report())
-    counts = workers if mode == "train" else (1,)
+    counts = [w for w in workers if w == 1 or mode == "train" or batch >= 2 * w]
     contenders = []
     try:
         for count in counts:

@@ -26,7 +26,8 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
 def evaluate_network(
     network: Network, images: np.ndarray, labels: np.ndarray, num_classes: int, chunk: int = 1000
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """(accuracy, mean cross-entropy, per-class accuracy, confusion) in evaluation mode.
+    """(accuracy, mean cross-entropy, per-class accuracy, confusion) in evaluation mode. ``network``:
+    anything with a network's ``forward`` (a ``parallel.WorkerPool`` too).
 
     ``images`` are uint8 (N, H, W), converted a chunk at a time so the whole set is never held as
     float, or already float (N, C, H, W).

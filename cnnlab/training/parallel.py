@@ -103,8 +103,9 @@ def coupled_layer(network) -> str | None:
     return None
 
 
-class ParallelGradients:
-    """``compute_gradients`` of a network, its batch split across ``workers`` processes (see the module).
+class WorkerPool:
+    """A network's ``compute_gradients`` and evaluation ``forward``, each batch split across ``workers``
+    processes (see the module).
 
     ``workers``: the count asked for; ``active``: the count in use (1 after a fall-back, with ``note``
     saying why). ``start()`` launches the processes without waiting for them; the first step waits.
@@ -205,49 +206,78 @@ class ParallelGradients:
         parts; ``rng`` draws the workers' dropout seeds (the session's model generator). The gradients
         land in the network's ``grads``. A worker that fails makes this step and the rest of the run
         fall back to one worker (``note``)."""
-        if self.active > 1 and not self._procs:
+        if not self._ready_for_work(len(x)):
+            return self.network.compute_gradients(x, labels)
+        x = np.ascontiguousarray(x, dtype=self.network.dtype)
+        labels = np.asarray(labels)
+        seeds = None
+        if self._dropouts:
+            seeds = (rng if rng is not None else np.random.default_rng()).integers(0, 2**63, self.active)
+        try:
+            return self._step(x, labels, seeds)
+        except WorkerFailure as exc:
+            self._fall_back(str(exc))
+            return self.network.compute_gradients(x, labels)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The network's ``forward``: in evaluation mode, logits (N, K) computed in parts across the
+        workers (the session's evaluations); a training-mode pass, or a small batch, stays whole."""
+        if training or len(x) < 2 * self.active or not self._ready_for_work(len(x)):
+            return self.network.forward(x, training)
+        x = np.ascontiguousarray(x, dtype=self.network.dtype)
+        try:
+            own_stop, busy, (_, _, logits_out, _) = self._hand_out("infer", x, None, None)
+            own = self.network.forward(x[:own_stop], False)
+            for slot in busy:
+                self._receive(slot, STEP_TIMEOUT, "done")
+        except WorkerFailure as exc:
+            self._fall_back(str(exc))
+            return self.network.forward(x, training)
+        return np.concatenate([own, logits_out[own_stop : len(x)]])
+
+    def _ready_for_work(self, n: int) -> bool:
+        """Whether the workers take part (started and ready; a failure falls back here)."""
+        if self.active <= 1 or n < 2:
+            return False
+        if not self._procs:
             self.start()
         if self.active > 1 and not self._ready:
             try:
                 self._wait_ready()
             except WorkerFailure as exc:
                 self._fall_back(str(exc))
-        if self.active <= 1:
-            return self.network.compute_gradients(x, labels)
-        x = np.ascontiguousarray(x, dtype=self.network.dtype)
-        labels = np.asarray(labels)
-        parts = shares(len(x), self.active)
-        seeds = None
-        if self._dropouts:
-            seeds = (rng if rng is not None else np.random.default_rng()).integers(0, 2**63, self.active)
-        try:
-            return self._step(x, labels, parts, seeds)
-        except WorkerFailure as exc:
-            self._fall_back(str(exc))
-            return self.network.compute_gradients(x, labels)
+        return self.active > 1
 
-    def _step(self, x, labels, parts, seeds) -> tuple[float, np.ndarray]:
+    def _hand_out(self, kind: str, x, labels, seeds) -> tuple[int, list[int], list[np.ndarray]]:
+        """Weights and the workers' images into shared memory, then each worker its share of ``x``:
+        returns (where the calling process's share ends, the busy workers, the batch's arrays)."""
         net, n = self.network, len(x)
-        params = [p for _, p, _ in net.named_parameters()]
-        for view, p in zip(self._weights, params, strict=True):
+        for view, (_, p, _) in zip(self._weights, net.named_parameters(), strict=True):
             np.copyto(view, p)
         batch = self._batch_for(n, x.shape[1:], self._classes)
         layout = batch_layout(self._capacity, x.shape[1:], self._classes, x.dtype)
-        images, marks, logits_out, losses_out = layout.arrays(batch.buf)
+        arrays = layout.arrays(batch.buf)
+        parts = shares(n, self.active)
         own_stop = parts[0][1]
-        images[own_stop:n] = x[own_stop:]
-        marks[own_stop:n] = labels[own_stop:]
+        arrays[0][own_stop:n] = x[own_stop:]
+        if labels is not None:
+            arrays[1][own_stop:n] = labels[own_stop:]
         busy = []
         for slot, (start, stop) in enumerate(parts[1:]):
             if stop > start:
                 seed = None if seeds is None else int(seeds[slot + 1])
-                self._send(slot, ("step", batch.name, layout.key, start, stop, n, seed))
+                self._send(slot, (kind, batch.name, layout.key, start, stop, n, seed))
                 busy.append(slot)
+        return own_stop, busy, arrays
+
+    def _step(self, x, labels, seeds) -> tuple[float, np.ndarray]:
+        n = len(x)
+        own_stop, busy, (_, _, logits_out, losses_out) = self._hand_out("step", x, labels, seeds)
         # The calling process always has a share (the first one is never the smaller).
         own = self._own_share(x[:own_stop], labels[:own_stop], n, None if seeds is None else int(seeds[0]))
         for slot in busy:
             self._receive(slot, STEP_TIMEOUT, "done")
-        grads = [g for _, _, g in net.named_parameters()]
+        grads = [g for _, _, g in self.network.named_parameters()]
         for slot in busy:
             for g, part in zip(grads, self._slots[slot], strict=True):
                 g += part
@@ -417,9 +447,9 @@ def serve(conn, spec: dict, dtype: str, weights_name: str, gradients_name: str, 
                 message = conn.recv()
             except (EOFError, OSError):  # the parent is gone
                 return
-            if message[0] != "step":
+            if message[0] not in ("step", "infer"):
                 return
-            _, name, key, start, stop, total, seed = message
+            kind, name, key, start, stop, total, seed = message
             try:
                 if batch is None or batch.name != name:
                     if batch is not None:
@@ -430,6 +460,11 @@ def serve(conn, spec: dict, dtype: str, weights_name: str, gradients_name: str, 
                 images, marks, logits_out, losses_out = layout.arrays(batch.buf)
                 for p, view in zip(params, shared_weights, strict=True):
                     np.copyto(p, view)
+                if kind == "infer":
+                    logits_out[start:stop] = network.forward(images[start:stop], training=False)
+                    del images, marks, logits_out, losses_out
+                    conn.send(("done",))
+                    continue
                 if seed is not None:
                     rng = np.random.default_rng(seed)
                     for layer in dropouts:

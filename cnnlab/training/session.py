@@ -60,7 +60,7 @@ from cnnlab.training.config import LIVE_SETTINGS, TrainConfig
 from cnnlab.training.files import WriteError
 from cnnlab.training.metrics import evaluate_network, network_logits, scores
 from cnnlab.training.optimization import LearningRate, build_optimizer, sync_optimizer
-from cnnlab.training.parallel import ParallelGradients
+from cnnlab.training.parallel import WorkerPool
 from cnnlab.training.progress import Progress, RunHistory
 from cnnlab.training.recovery import GoodPoint
 from cnnlab.training.snapshot import Change, Event, Snapshot
@@ -158,7 +158,7 @@ class TrainingSession:
 
         self.network = build(config.spec, self.model_rng, budget=budget)
         # Its processes start when the run does and end with it (``run``'s finally).
-        self.parallel = ParallelGradients(self.network, config.workers)
+        self.parallel = WorkerPool(self.network, config.workers)
         self.steering = Steering({k: getattr(config, k) for k in LIVE_SETTINGS}, save=self._save_into)
         self.optimizer = build_optimizer(config, self.network, self.steering.settings)
         self._lr = LearningRate(config, self.n_train)
@@ -392,7 +392,7 @@ class TrainingSession:
         p = self.progress
         classes, n = len(self.class_names), self.n_validation
         elapsed = self.clock.elapsed()
-        logits = network_logits(self.network, self._eval_x, classes, EVAL_CHUNK)
+        logits = network_logits(self.parallel, self._eval_x, classes, EVAL_CHUNK)  # on every worker
         accuracy, loss, per_class, confusion = scores(logits[:n], self._val_y, classes)
         train_accuracy = scores(logits[n:], self._eval_y[n:], classes)[0]
         p.validation, p.by_class, p.last_eval_step = (accuracy, loss), (per_class, confusion), p.step
@@ -408,7 +408,7 @@ class TrainingSession:
 
     def _evaluate_test(self) -> tuple[float, float]:
         accuracy, loss, per_class, confusion = evaluate_network(
-            self.network,
+            self.parallel,
             self.dataset.test_images,
             self.dataset.test_labels,
             len(self.class_names),

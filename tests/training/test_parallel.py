@@ -16,7 +16,7 @@ import pytest
 from cnnlab.cli import main as cli_main
 from cnnlab.engine import SGD, NetSpec, build, load_preset
 from cnnlab.training import TrainingSession, parallel
-from cnnlab.training.parallel import ParallelGradients, default_workers, idle_cores, shares
+from cnnlab.training.parallel import WorkerPool, default_workers, idle_cores, shares
 from tests.training.conftest import seed_config, small_config
 
 NO_DROPOUT = NetSpec.from_dict(
@@ -91,10 +91,10 @@ def test_the_default_is_the_idle_cores_unless_the_environment_says(monkeypatch):
     assert 1 <= default_workers() <= (os.cpu_count() or 1)
 
 
-def test_several_workers_give_one_workers_gradients_and_see_each_update(rng):
+def test_several_workers_give_one_workers_gradients_and_logits_and_see_each_update(rng):
     one = build(NO_DROPOUT, np.random.default_rng(3))
     many = build(NO_DROPOUT, np.random.default_rng(3))
-    pool = ParallelGradients(many, 3)
+    pool = WorkerPool(many, 3)
     try:
         opt = SGD(many, lr=0.3, momentum=0.9)
         for n in (37, 64, 2, 1, 41):  # odd sizes, fewer images than workers, one image
@@ -109,6 +109,11 @@ def test_several_workers_give_one_workers_gradients_and_see_each_update(rng):
             for name, g in grads_of(many).items():
                 close_in_float32(g, expected[name])
             opt.step()
+            one.load_state_dict(many.state_dict())
+            close_in_float32(pool.forward(x), one.forward(x))  # evaluation in parts, the new weights
+        big = rng.random((301, *NO_DROPOUT.input_shape), dtype=np.float32)  # parts of ~64 in each worker
+        close_in_float32(pool.forward(big), one.forward(big))
+        assert pool.forward(big, training=True).shape == (301, 4)  # a training pass stays whole
         assert pool.active == 3 and not pool.note
         pids, names = pool.pids, pool.segment_names
         assert len(pids) == 2
@@ -212,14 +217,14 @@ class _NoProcesses:
 
 def test_processes_that_cannot_start_leave_the_run_on_one_worker_exactly(tiny, monkeypatch):
     made = []
-    new_segment = ParallelGradients._new_segment
+    new_segment = WorkerPool._new_segment
 
     def remembered(self, size):
         segment = new_segment(self, size)
         made.append(segment.name)
         return segment
 
-    monkeypatch.setattr(ParallelGradients, "_new_segment", remembered)
+    monkeypatch.setattr(WorkerPool, "_new_segment", remembered)
     monkeypatch.setattr(parallel.multiprocessing, "get_context", lambda method: _NoProcesses())
     fell_back = TrainingSession(small_config(workers=2), tiny)
     snaps = list(fell_back.run())
@@ -235,7 +240,7 @@ def test_processes_that_cannot_start_leave_the_run_on_one_worker_exactly(tiny, m
 def test_a_worker_that_dies_leaves_the_step_to_the_calling_process(rng):
     one = build(NO_DROPOUT, np.random.default_rng(5))
     many = build(NO_DROPOUT, np.random.default_rng(5))
-    pool = ParallelGradients(many, 2)
+    pool = WorkerPool(many, 2)
     try:
         x = rng.random((16, *NO_DROPOUT.input_shape), dtype=np.float32)
         y = rng.integers(0, 4, 16)
