@@ -97,7 +97,8 @@ def test_several_workers_give_one_workers_gradients_and_logits_and_see_each_upda
     pool = WorkerPool(many, 3)
     try:
         opt = SGD(many, lr=0.3, momentum=0.9)
-        for n in (37, 64, 2, 1, 41):  # odd sizes, fewer images than workers, one image
+        seen = set()
+        for n in (37, 64, 2, 1, 41):  # odd sizes, larger batches (a new segment), fewer images than workers
             x = rng.random((n, *NO_DROPOUT.input_shape), dtype=np.float32)
             y = rng.integers(0, 4, n)
             one.load_state_dict(many.state_dict())  # the updated weights must reach every worker
@@ -109,14 +110,16 @@ def test_several_workers_give_one_workers_gradients_and_logits_and_see_each_upda
             for name, g in grads_of(many).items():
                 close_in_float32(g, expected[name])
             opt.step()
+            seen.update(pool.segment_names)
             one.load_state_dict(many.state_dict())
             close_in_float32(pool.forward(x), one.forward(x))  # evaluation in parts, the new weights
         big = rng.random((301, *NO_DROPOUT.input_shape), dtype=np.float32)  # parts of ~64 in each worker
         close_in_float32(pool.forward(big), one.forward(big))
         assert pool.forward(big, training=True).shape == (301, 4)  # a training pass stays whole
         assert pool.active == 3 and not pool.note
-        pids, names = pool.pids, pool.segment_names
-        assert len(pids) == 2
+        pids, names = pool.pids, sorted(seen | set(pool.segment_names))
+        assert len(pids) == 2 and len(names) == 5  # weights, gradients, three batch segments
+        assert sum((Path("/dev/shm") / name).exists() for name in names) == 3  # outgrown ones freed
     finally:
         pool.close()
     gone(pids, names)
