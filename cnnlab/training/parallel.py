@@ -167,9 +167,11 @@ class WorkerPool:
                 daemon=True,  # multiprocessing ends it at exit even if nothing else does
             )
             self._conns.append(here)
-            proc.start()
+            try:
+                proc.start()
+            finally:
+                there.close()  # the parent's copy: without closing it, a dead worker's pipe never ends
             self._procs.append(proc)
-            there.close()  # the parent's copy: without closing it, a dead worker's pipe never ends
 
     def close(self) -> None:
         """Stop the workers and free the shared memory (safe to call more than once)."""
@@ -215,8 +217,8 @@ class WorkerPool:
             seeds = (rng if rng is not None else np.random.default_rng()).integers(0, 2**63, self.active)
         try:
             return self._step(x, labels, seeds)
-        except WorkerFailure as exc:
-            self._fall_back(str(exc))
+        except (WorkerFailure, OSError) as exc:  # OSError: a larger batch segment (shared memory full)
+            self._fall_back(_reason(exc))
             return self.network.compute_gradients(x, labels)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -230,8 +232,8 @@ class WorkerPool:
             own = self.network.forward(x[:own_stop], False)
             for slot in busy:
                 self._receive(slot, STEP_TIMEOUT, "done")
-        except WorkerFailure as exc:
-            self._fall_back(str(exc))
+        except (WorkerFailure, OSError) as exc:
+            self._fall_back(_reason(exc))
             return self.network.forward(x, training)
         return np.concatenate([own, logits_out[own_stop : len(x)]])
 
@@ -410,6 +412,12 @@ def _shut_down(procs: list, conns: list, segments: list) -> None:
     procs.clear()
     conns.clear()
     segments.clear()
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, WorkerFailure):
+        return str(exc)
+    return f"shared memory could not be had: {_one_line(exc)}"
 
 
 def _one_line(exc: BaseException) -> str:

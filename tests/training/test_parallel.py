@@ -314,3 +314,25 @@ def _is_worker(pid: int) -> bool:
         return b"--multiprocessing-fork" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
+
+
+def test_shared_memory_that_runs_out_mid_run_leaves_the_step_to_the_calling_process(rng, monkeypatch):
+    one = build(NO_DROPOUT, np.random.default_rng(5))
+    many = build(NO_DROPOUT, np.random.default_rng(5))
+    pool = WorkerPool(many, 2)
+    try:
+        x = rng.random((8, *NO_DROPOUT.input_shape), dtype=np.float32)
+        y = rng.integers(0, 4, 8)
+        pool.compute_gradients(x[:4], y[:4])
+        pids, names = pool.pids, pool.segment_names
+
+        def full(self, size):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(WorkerPool, "_new_segment", full)
+        loss, _ = pool.compute_gradients(x, y)  # a larger batch wants a larger segment
+        assert pool.active == 1 and "No space left on device" in pool.note
+        assert loss == one.compute_gradients(x, y)[0]
+    finally:
+        pool.close()
+    gone(pids, names)
