@@ -99,12 +99,36 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_dir_argument(gui)
     gui.set_defaults(func=_run_gui)
 
-    bench = sub.add_parser("bench", help="measure training and inference speed of the engine")
+    bench = sub.add_parser(
+        "bench",
+        help="measure training and inference speed of the engine",
+        description="Measures cnnlab, a careful plain-NumPy seed net and (--torch) PyTorch eager in one "
+        "process, in turns, and prints medians and ranges over the rounds.",
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object per measurement")
-    bench.add_argument("--nets", nargs="+", default=["seed", "mnist99"], help="presets to measure")
-    bench.add_argument("--batches", nargs="+", type=whole_arg(1), default=[64, 256], help="batch sizes")
-    bench.add_argument("--seconds", type=real_arg(above=0.0), default=2.0, help="time spent per measurement")
-    bench.add_argument("--torch", action="store_true", help="also measure PyTorch eager, if installed")
+    bench.add_argument(
+        "--nets", nargs="+", default=["seed", "mnist99"], help="presets to measure (default seed mnist99)"
+    )
+    bench.add_argument(
+        "--batches", nargs="+", type=whole_arg(1), default=[64], help="batch sizes to train at (default 64)"
+    )
+    bench.add_argument(
+        "--infer-batches",
+        nargs="+",
+        type=whole_arg(1),
+        default=[1, 1000],
+        help="batch sizes to infer at (default 1 1000)",
+    )
+    bench.add_argument(
+        "--seconds", type=real_arg(above=0.0), default=2.0, help="time each engine gets per measurement"
+    )
+    bench.add_argument(
+        "--torch", action="store_true", help="also measure PyTorch eager, if installed (not a dependency)"
+    )
+    for flag, whose in (("--torch-threads", "PyTorch's thread"), ("--workers", "cnnlab's training worker")):
+        bench.add_argument(
+            flag, nargs="+", type=whole_arg(1), metavar="N", help=f"{whose} counts (default 1 and every core)"
+        )
     bench.set_defaults(func=_run_bench)
 
     _add_data_parser(sub)
@@ -130,7 +154,14 @@ def _run_bench(args: argparse.Namespace) -> int:
     from cnnlab.training.bench import run_bench
 
     return run_bench(
-        nets=args.nets, batches=args.batches, seconds=args.seconds, as_json=args.json, torch=args.torch
+        nets=args.nets,
+        batches=args.batches,
+        seconds=args.seconds,
+        as_json=args.json,
+        torch=args.torch,
+        infer_batches=args.infer_batches,
+        torch_threads=args.torch_threads,
+        workers=args.workers,
     )
 
 
@@ -483,6 +514,14 @@ def _add_run_arguments(parser: argparse.ArgumentParser, epochs_help: str = "epoc
         help="hold N training images out for validation, never trained on (default 1000, at most a sixth "
         "of the training set; 0: none). The test set is only evaluated at epoch ends.",
     )
+    parser.add_argument(
+        "--workers",
+        type=whole_arg(1),
+        metavar="N",
+        help="processes each step's batch is split across, one BLAS thread each (default: the idle cores, "
+        "at most the machine's; resuming: the run's own; 1: all in this process). The same seed and "
+        "worker count give the same run, bit for bit.",
+    )
     _add_budget_arguments(parser)
 
 
@@ -501,6 +540,7 @@ def _run_settings(args: argparse.Namespace) -> dict:
         "data_dir": args.data_dir,
         "train_limit": args.limit,
         "validation": args.validation,
+        "workers": args.workers,
     }
 
 
@@ -695,6 +735,8 @@ def _run_train(args: argparse.Namespace) -> int:
     try:
         for snap in session.run():
             last = snap
+            if "workers_note" in snap.extra:
+                tqdm.write(f"cnnlab: note: {snap.extra['workers_note']}", file=sys.stderr)
             if recorder is not None:
                 recorder.observe(snap)
             printer.show(snap)
@@ -852,6 +894,8 @@ def _describe_settings(config) -> str:
     if config.augment:
         parts.append("augmentation on")
     parts.append(f"seed {config.seed}")
+    if config.workers > 1:
+        parts.append(f"{config.workers} workers")
     return ", ".join(parts)
 
 
@@ -905,6 +949,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     printers: dict[int, _TrainPrinter] = {}
 
     def on_snapshot(index: int, snap) -> None:
+        if "workers_note" in snap.extra:
+            tqdm.write(f"cnnlab: note: {snap.extra['workers_note']}", file=sys.stderr)
         if index not in printers:
             label = f"run {index + 1}/{len(sweep)} {sweep.setting}={sweep.points[index].label} "
             printers[index] = _TrainPrinter(tqdm, rows=False, label=label)

@@ -17,6 +17,8 @@ find "$bundle" -xtype l -delete
 if command -v strip >/dev/null 2>&1; then
   find "$bundle" -type f -name '*.so*' -not -path '*.libs/*' -print0 | xargs -0 -r strip --strip-unneeded 2>/dev/null || true
 fi
+# ICU's data library (32 MB) cut to what Qt can use here (about 4 MB); see packaging/slim_icu.py.
+"$PYTHON" packaging/slim_icu.py "$bundle"
 install -m 644 resources/cnnlab.desktop "$bundle/cnnlab.desktop"
 install -m 644 resources/icons/cnnlab-256.png "$bundle/cnnlab.png"
 build_seconds=$(( $(date +%s) - start ))

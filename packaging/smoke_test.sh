@@ -34,6 +34,16 @@ echo "self-test passed in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 # The bridge loads its modules by name (invisible to PyInstaller): PyTorch export must work frozen, and
 # ONNX, left out of the bundle, must say so in one line.
 "$exe" train --preset seed --dataset synthetic --epochs 1 --limit 256 --out "$tmp_home/run" --no-record >/dev/null
+# Data-parallel training: the worker processes are this executable again (spawn, freeze_support).
+parallel=$("$exe" train --preset seed --dataset synthetic --epochs 1 --limit 512 --workers 2 --no-record 2>&1)
+case "$parallel" in
+  *"2 workers"*) ;;
+  *) echo "parallel training: no '2 workers' in its settings line" >&2; exit 1;;
+esac
+case "$parallel" in
+  *"one worker instead"*|*Traceback*) echo "parallel training failed frozen: $parallel" >&2; exit 1;;
+esac
+echo "parallel training: 2 workers ran frozen"
 "$exe" export "$tmp_home/run/checkpoint.npz" --format pytorch --out "$tmp_home/pt" >/dev/null
 for f in model.py model.safetensors README.md; do
   [ -s "$tmp_home/pt/$f" ] || { echo "bridge: PyTorch export wrote no $f" >&2; exit 1; }

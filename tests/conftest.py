@@ -10,6 +10,9 @@ import pytest
 
 # Qt aborts without a display unless told to render offscreen; set before anything imports Qt.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Runs whose worker count is not given get one worker, not the machine's idle cores: results must not
+# depend on the load (tests of data-parallel training ask for their workers).
+os.environ.setdefault("CNNLAB_WORKERS", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

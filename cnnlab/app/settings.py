@@ -9,6 +9,7 @@ default and the window says so in one line.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "weight_decay": (0.0, 1.0),
     "batch_size": (1, 4096),
     "train_limit": (100, 10_000_000),
+    "workers": (1, os.cpu_count() or 1),  # a settings file from a larger machine falls back here
 }
 MAX_SETTING_CHARS = 1_000_000  # a remembered config is a few kB; anything huge is not ours
 

@@ -32,6 +32,7 @@ from cnnlab.engine import (
     network_from_state,
 )
 from cnnlab.training import LIVE_SETTINGS, Snapshot, TrainConfig
+from cnnlab.training.parallel import default_workers
 
 # Events after which the inspector is brought up to date at once rather than at the throttled pace.
 SETTLED_EVENTS = frozenset({"started", "paused", "epoch_end", "finished", "stopped", "diverged"})
@@ -43,8 +44,9 @@ RUN_STATES = ("idle", "loading", "running", "paused", "finished", "stopped", "di
 
 def app_default_config() -> TrainConfig:
     """The training floor's defaults, with snapshots a little sparser: the views redraw at most a few
-    times a second, and each snapshot costs the training thread copies of weights and curves."""
-    return TrainConfig(snapshot_seconds=0.2, snapshot_every=100)
+    times a second, and each snapshot costs the training thread copies of weights and curves; training
+    on the idle cores (``default_workers``)."""
+    return TrainConfig(snapshot_seconds=0.2, snapshot_every=100, workers=default_workers())
 
 
 def fresh_network(config: TrainConfig) -> Network:
@@ -219,6 +221,8 @@ class AppState(QObject):
             self.run_id = snapshot.run_id
             self.runChanged.emit(snapshot.run_id)
         self.snapshotChanged.emit(snapshot)
+        if "workers_note" in snapshot.extra:
+            self.message.emit(snapshot.extra["workers_note"])
         self._want_inspector(
             ("snapshot", snapshot.run_id, snapshot.step), at_once=snapshot.event in SETTLED_EVENTS
         )

@@ -10,8 +10,8 @@ batch), so the convolution output comes out as (F, p*p, cells): for each filter,
 run per position inside the pooling window. Max pooling is then an element-wise maximum of those runs,
 its backward pass a comparison per run, and positions that no pooling window covers (the floored
 border) are never computed. A non-decreasing activation commutes with max (act(max z) == max act(z)),
-so it is applied after pooling, to a quarter of the values. The convolution kernels themselves
-(im2col by one strided copy, col2im on a wide grid) are shared with Conv2D (layers/conv.py).
+so it is applied after pooling, to a quarter of the values. The convolution kernels themselves are
+shared with Conv2D (``layers.conv.ConvPlan``).
 
 The layers keep their own parameters and gradients; this class only borrows them, and the
 layer-by-layer path stays the reference the tests compare it with.
@@ -21,17 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.engine.layers import AvgPool2D, Conv2D, MaxPool2D
+from cnnlab.engine.layers import AvgPool2D, Conv2D, MaxPool2D, ReLU
 from cnnlab.engine.layers.activations import Activation
 from cnnlab.engine.layers.base import Layer
-from cnnlab.engine.layers.conv import (
-    augmented_weights,
-    gather_columns,
-    scattered_input_gradient,
-    store_weight_grads,
-    wide_grid_input_gradient,
-)
-from cnnlab.engine.layers.pool import route_max
+from cnnlab.engine.layers.conv import ConvPlan, augmented_weights, prefer_wide, store_weight_grads
+from cnnlab.engine.layers.pool import max_and_rises, route_rises
 from cnnlab.engine.layers.scratch import Scratch
 
 
@@ -57,68 +51,91 @@ class FusedConvPool:
         self.layers = [layer for layer in (conv, act, pool) if layer is not None]
         self.is_max = isinstance(pool, MaxPool2D)
         self._scratch = Scratch()
+        self._plans: dict[tuple[int, ...], ConvPlan] = {}
         self._cache: tuple = ()  # what forward left for backward
 
     @property
     def need_input_grad(self) -> bool:
         return self.conv.need_input_grad
 
+    def _plan(self, shape: tuple[int, ...]) -> ConvPlan:
+        found = self._plans.get(shape)
+        if found is None:
+            p = self.pool.stride
+            wide = self.is_max and prefer_wide(self.conv, shape, p)
+            found = self._plans[shape] = ConvPlan(self.conv, shape, p, wide)
+        return found
+
     def forward_bl(self, x: np.ndarray, training: bool) -> np.ndarray:
-        conv = self.conv
-        c, h, w, n = x.shape
-        pads, oh, ow = conv.geometry(h, w)
-        p = self.pool.stride
-        ph, pw = oh // p, ow // p
-        f, kk, cells = conv.filters, p * p, ph * pw * n
-        cols = gather_columns(conv, x, pads, p, ph, pw, self._scratch)
-        w_aug = augmented_weights(conv)
-        z = (w_aug @ cols).reshape(f, kk, cells)
+        plan, scratch = self._plan(x.shape), self._scratch
+        f, kk = self.conv.filters, plan.kk
+        cols = plan.columns_of(x, scratch)
+        w_aug = augmented_weights(self.conv)
+        z = plan.product(w_aug, cols, plan.output_buffer(scratch, x.dtype))
+        shape = (f, plan.ph, plan.pw, plan.n)
         if self.is_max:
-            pooled = z[:, 0].copy()
-            for k in range(1, kk):
-                np.maximum(pooled, z[:, k], out=pooled)
-            pooled = pooled.reshape(f, ph, pw, n)
-            out = pooled if self.act is None else self.act.forward_bl(pooled, training)
+            top = scratch.get("pooled", shape, x.dtype)
+            if training or plan.wide:
+                rises = self._rises(plan) if training else None
+                max_and_rises(plan.offsets(z), top.reshape(self._offset_shape(plan)), rises)
+            else:
+                # Evaluation: one call over the window axis (measured faster than one maximum per
+                # offset at one image); the backward pass, if one follows, finds the rises itself.
+                rises = None
+                np.maximum.reduce(z.reshape(f, kk, plan.cells), axis=1, out=top.reshape(f, plan.cells))
+            # A fresh array leaves the stage: the maxima stay here for the backward pass.
+            if self.act is None:
+                out = top.copy()
+            elif isinstance(self.act, ReLU):
+                # Computed here: the backward pass takes ReLU's gradient from the maxima themselves.
+                out = np.maximum(top, scratch.get("zeros", shape, x.dtype))
+            else:
+                out = self.act.forward_bl(top, training)
         else:
-            a = z if self.act is None else self.act.forward_bl(z, training)
-            out = (a.sum(axis=1) * (1.0 / kk)).astype(x.dtype, copy=False).reshape(f, ph, pw, n)
-            pooled = None
-        self._cache = (x.shape, cols, w_aug, z, pooled, pads, oh, ow)
+            top = None
+            by_offset = z.reshape(f, kk, plan.cells)
+            a = by_offset if self.act is None else self.act.forward_bl(by_offset, training)
+            out = (a.sum(axis=1) * (1.0 / kk)).astype(x.dtype, copy=False).reshape(shape)
+        self._cache = (plan, cols, w_aug, z, top, rises if self.is_max else None)
         return out
+
+    def _rises(self, plan: ConvPlan) -> list[np.ndarray]:
+        """Boolean scratch for ``max_and_rises``, in the shape of one window offset's values."""
+        shape = self._offset_shape(plan)
+        return [self._scratch.get(f"rise{k}", shape, np.bool_) for k in range(1, plan.kk)]
+
+    def _offset_shape(self, plan: ConvPlan) -> tuple[int, ...]:
+        f = self.conv.filters
+        return (f, plan.ph, plan.pw, plan.n) if plan.wide else (f, plan.cells)
 
     def backward_bl(self, dout: np.ndarray) -> np.ndarray | None:
         conv = self.conv
-        shape, cols, w_aug, z, pooled, pads, oh, ow = self._cache
-        f, kk, cells = z.shape
+        plan, cols, w_aug, z, top, rises = self._cache
+        f, kk, scratch = conv.filters, plan.kk, self._scratch
         if self.is_max:
-            g = dout if self.act is None else self.act.backward_bl(dout)
-            dz = self._scratch.get("dz", z.shape, dout.dtype)
+            shape = self._offset_shape(plan)
+            if isinstance(self.act, ReLU):
+                # ReLU's gradient passes where its input, the window's maximum, was positive: that
+                # mask joins the routing's, instead of a pass of its own over the gradient.
+                g, keep = dout, np.greater(top.reshape(shape), 0, out=scratch.get("keep", shape, np.bool_))
+            else:
+                g, keep = (dout if self.act is None else self.act.backward_bl(dout)), None
+            if rises is None:  # after an evaluation-mode forward pass
+                rises = self._rises(plan)
+                max_and_rises(plan.offsets(z), scratch.get("pooled_again", shape, top.dtype), rises)
+            dz = plan.gradient_buffer(scratch, dout.dtype)
+            work = scratch.get("later", shape, np.bool_), scratch.get("first", shape, np.bool_)
             # Each window's gradient goes to its first maximal position, exactly as in MaxPool2D.
-            route_max(
-                g.reshape(f, cells), pooled.reshape(f, cells), z.transpose(1, 0, 2), dz.transpose(1, 0, 2)
-            )
+            route_rises(np.ascontiguousarray(g).reshape(shape), rises, plan.offsets(dz), work, keep)
         else:
-            share = np.broadcast_to((dout * (1.0 / kk)).reshape(f, 1, cells), z.shape)
+            share = np.broadcast_to((dout * (1.0 / kk)).reshape(f, 1, plan.cells), (f, kk, plan.cells))
             share = np.ascontiguousarray(share)
             dz = share if self.act is None else self.act.backward_bl(share)
-        dz2 = dz.reshape(f, kk * cells)
-        store_weight_grads(conv, dz2 @ cols.T)
+            dz = dz.reshape(f, plan.columns)
+        store_weight_grads(conv, plan.weight_gradient(dz, cols, scratch))
         if not conv.need_input_grad:
             return None
-        p = self.pool.stride
-        ph, pw, n = oh // p, ow // p, shape[3]
-        if conv.stride != 1:
-            return scattered_input_gradient(conv, dz2, w_aug, shape, pads, p, ph, pw, self._scratch)
-        # Lay each window offset's gradient out on the wide grid; positions that no pooling window
-        # covered (the floored border) and the columns beyond ow stay zero.
-        wp = shape[2] + pads[2] + pads[3]
-        grid = self._scratch.get("grid", (f, oh, wp, n), dout.dtype, zero=True)
-        for u in range(p):
-            for v in range(p):
-                rows = slice(u, u + p * (ph - 1) + 1, p)
-                columns = slice(v, v + p * (pw - 1) + 1, p)
-                grid[:, rows, columns] = dz[:, u * p + v].reshape(f, ph, pw, n)
-        return wide_grid_input_gradient(conv, grid, w_aug, shape, pads, ow, self._scratch)
+        return plan.input_gradient(dz, w_aug, scratch)
 
 
 def plan_stages(layers: list[Layer]) -> list:

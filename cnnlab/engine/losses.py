@@ -33,3 +33,20 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     dlogits[rows, labels] -= 1
     dlogits /= n
     return loss, dlogits
+
+
+def softmax_cross_entropy_parts(
+    logits: np.ndarray, labels: np.ndarray, total: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``softmax_cross_entropy`` for one part of a batch of ``total`` examples: each example's loss (n,)
+    and dlogits (n, K) divided by ``total``. The parts' losses, concatenated, average to the batch's
+    loss, and their dlogits are the batch's rows, to the bit."""
+    n = logits.shape[0]
+    rows = np.arange(n)
+    labels = np.asarray(labels, dtype=np.intp)
+    logp = log_softmax(logits, axis=1)
+    each = -logp[rows, labels]
+    dlogits = np.exp(logp)
+    dlogits[rows, labels] -= 1
+    dlogits /= total
+    return each, dlogits

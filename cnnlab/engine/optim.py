@@ -96,6 +96,7 @@ class SGD(Optimizer):
         super().__init__(network, lr, weight_decay)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
+        self._steps: dict[str, np.ndarray] = {}  # scratch, never saved
 
     def _update(self, name, param, grad):
         if self.weight_decay and _weights_only(name, param):
@@ -109,7 +110,15 @@ class SGD(Optimizer):
         if self.nesterov:
             param -= self.lr * (grad + self.momentum * velocity)
         else:
-            param -= self.lr * velocity
+            # The same product as param -= lr * velocity, into a kept array: a fresh one of a
+            # megabyte or more costs its page faults on every step.
+            param -= np.multiply(velocity, self.lr, out=self._step_buffer(name, param))
+
+    def _step_buffer(self, name: str, param: np.ndarray) -> np.ndarray:
+        found = self._steps.get(name)
+        if found is None or found.shape != param.shape or found.dtype != param.dtype:
+            found = self._steps[name] = np.empty_like(param)
+        return found
 
     def hyperparameters(self):
         return {**super().hyperparameters(), "momentum": self.momentum, "nesterov": float(self.nesterov)}

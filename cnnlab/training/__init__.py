@@ -22,6 +22,9 @@ Imports the engine and the data floors, never Qt.
 - ``WriteError`` (files): an ``OSError`` whose message names the file that could not be written and why
   (a full disk, a read-only folder, a path below a file), in one line.
 - ``limit_blas_threads`` (blas): how many threads NumPy's BLAS may use (one by default).
+- ``parallel.WorkerPool``: data-parallel training (``TrainConfig.workers``): each step's batch split across
+  spawn worker processes, weights and gradients in shared memory, summed in a fixed order;
+  ``parallel.default_workers()`` (the idle cores, or ``CNNLAB_WORKERS``).
 """
 
 from cnnlab.training.blas import limit_blas_threads

@@ -31,6 +31,7 @@ SCHEDULE_NAMES = ("constant", "cosine", "step")
 MAX_EPOCHS = 10_000
 MAX_BATCH = 65_536
 MAX_SEED = 2**63 - 1
+MAX_WORKERS = 256
 
 
 # Per network (preset name) and dataset: settings that reach the lab's accuracy targets without tuning,
@@ -86,6 +87,9 @@ class TrainConfig:
     snapshot_seconds: float = 0.1  # ... and a snapshot at least this often while training
     # Train on only the first N training images left after the validation split (the lesson used 1,000).
     train_limit: int | None = None
+    # Processes each step's batch is split across (``parallel``); 1: all in the calling thread. A run is
+    # bit-identical for a given seed and worker count.
+    workers: int = 1
 
     def __post_init__(self) -> None:
         problems = []
@@ -178,6 +182,7 @@ _FIELD_CHECKS = {
     "snapshot_every": lambda v: checks.whole(v, "snapshot_every", 1),
     "snapshot_seconds": lambda v: checks.real(v, "snapshot_seconds", 0.0),
     "train_limit": _optional(lambda v: checks.whole(v, "train_limit", 1)),
+    "workers": lambda v: checks.whole(v, "workers", 1, MAX_WORKERS),
 }
 
 

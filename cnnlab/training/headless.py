@@ -32,6 +32,7 @@ from cnnlab.training import checks
 from cnnlab.training.config import ConfigError, TrainConfig, recommended_settings
 from cnnlab.training.files import WriteError, jsonable
 from cnnlab.training.metrics import evaluate_network
+from cnnlab.training.parallel import default_workers
 from cnnlab.training.snapshot import Snapshot
 
 
@@ -63,7 +64,8 @@ def make_config(
     **overrides: Any,
 ) -> TrainConfig:
     """The run's settings: the checkpoint's own when resuming, else the recommended ones for this
-    network and dataset; then every override that is not None (values the user gave)."""
+    network and dataset; then every override that is not None (values the user gave). A new run
+    without ``workers`` gets ``parallel.default_workers()`` (the idle cores)."""
     given = {k: v for k, v in overrides.items() if v is not None}
     if resume is not None and "config" in resume.metadata:
         if spec is not None:
@@ -82,6 +84,7 @@ def make_config(
             spec = resume.spec if resume is not None else load_preset("seed")
         dataset = dataset or (checkpoint_dataset(resume) if resume is not None else None) or "mnist"
         base = TrainConfig(spec=spec, dataset=dataset, **recommended_settings(spec.name, dataset))
+        given.setdefault("workers", default_workers())
     try:
         return base.replace(**given)
     except TypeError as exc:  # an unknown setting: a programming slip, said plainly all the same

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 
 from cnnlab.data import to_float_nchw
-from cnnlab.engine import Network, log_softmax
+from cnnlab.engine import log_softmax
+
+
+class Evaluates(Protocol):
+    """What the metrics need of a network: an engine ``Network`` or a ``WorkerPool`` spreading it."""
+
+    def forward(self, x: np.ndarray, training: bool = ...) -> np.ndarray: ...
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
@@ -24,9 +31,10 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
 
 
 def evaluate_network(
-    network: Network, images: np.ndarray, labels: np.ndarray, num_classes: int, chunk: int = 1000
+    network: Evaluates, images: np.ndarray, labels: np.ndarray, num_classes: int, chunk: int = 1000
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """(accuracy, mean cross-entropy, per-class accuracy, confusion) in evaluation mode.
+    """(accuracy, mean cross-entropy, per-class accuracy, confusion) in evaluation mode. ``network``:
+    anything with a network's ``forward`` (a ``parallel.WorkerPool`` too).
 
     ``images`` are uint8 (N, H, W), converted a chunk at a time so the whole set is never held as
     float, or already float (N, C, H, W).
@@ -34,7 +42,7 @@ def evaluate_network(
     return scores(network_logits(network, images, num_classes, chunk), labels, num_classes)
 
 
-def network_logits(network: Network, images: np.ndarray, num_classes: int, chunk: int = 1000) -> np.ndarray:
+def network_logits(network: Evaluates, images: np.ndarray, num_classes: int, chunk: int = 1000) -> np.ndarray:
     """(N, K) logits in evaluation mode, ``chunk`` images at a time (see ``evaluate_network``)."""
     logits = np.empty((len(images), num_classes), dtype=np.float32)
     for i in range(0, len(images), chunk):

@@ -35,7 +35,8 @@ The parts, each in its own module: ``steering`` (requests from other threads, li
 (building a snapshot), ``split`` (training and validation images), ``recovery`` (the last good point a
 diverged run goes back to), ``resume``
 (checkpoint metadata written and checked), ``optimization`` (the optimizer and the learning-rate
-schedule).
+schedule), ``parallel`` (the batch split across worker processes, ``config.workers``; a snapshot's
+``extra["workers_note"]`` says once why a run trains on one worker instead).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from cnnlab.training.config import LIVE_SETTINGS, TrainConfig
 from cnnlab.training.files import WriteError
 from cnnlab.training.metrics import evaluate_network, network_logits, scores
 from cnnlab.training.optimization import LearningRate, build_optimizer, sync_optimizer
+from cnnlab.training.parallel import WorkerPool
 from cnnlab.training.progress import Progress, RunHistory
 from cnnlab.training.recovery import GoodPoint
 from cnnlab.training.snapshot import Change, Event, Snapshot
@@ -155,6 +157,8 @@ class TrainingSession:
             self._probe_x = to_float_nchw(images[self.split.train[:PROBE_IMAGES]])
 
         self.network = build(config.spec, self.model_rng, budget=budget)
+        # Its processes start when the run does and end with it (``run``'s finally).
+        self.parallel = WorkerPool(self.network, config.workers)
         self.steering = Steering({k: getattr(config, k) for k in LIVE_SETTINGS}, save=self._save_into)
         self.optimizer = build_optimizer(config, self.network, self.steering.settings)
         self._lr = LearningRate(config, self.n_train)
@@ -166,6 +170,7 @@ class TrainingSession:
         self.activation_stats: tuple = ()  # the latest ActivationStats, refreshed with the histograms
         self._good: GoodPoint | None = None  # see recovery
         self._started = False
+        self._noted = False
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -242,8 +247,10 @@ class TrainingSession:
             raise RuntimeError("this training session has already run; start a new one")
         self._started = True
         try:
+            self.parallel.start()
             yield from self._loop()
         finally:
+            self.parallel.close()
             self.clock.pause()
             for path, future in self.steering.finish():
                 self._save_into(path, future)
@@ -318,7 +325,7 @@ class TrainingSession:
         y = self._train_labels[rows]
         lr = self.current_lr()
         self.optimizer.lr = lr
-        loss, logits = self.network.compute_gradients(x, y)
+        loss, logits = self.parallel.compute_gradients(x, y, self.model_rng)
         problem = (
             f"The loss became {loss}"
             if not math.isfinite(loss)
@@ -385,7 +392,7 @@ class TrainingSession:
         p = self.progress
         classes, n = len(self.class_names), self.n_validation
         elapsed = self.clock.elapsed()
-        logits = network_logits(self.network, self._eval_x, classes, EVAL_CHUNK)
+        logits = network_logits(self.parallel, self._eval_x, classes, EVAL_CHUNK)  # on every worker
         accuracy, loss, per_class, confusion = scores(logits[:n], self._val_y, classes)
         train_accuracy = scores(logits[n:], self._eval_y[n:], classes)[0]
         p.validation, p.by_class, p.last_eval_step = (accuracy, loss), (per_class, confusion), p.step
@@ -401,7 +408,7 @@ class TrainingSession:
 
     def _evaluate_test(self) -> tuple[float, float]:
         accuracy, loss, per_class, confusion = evaluate_network(
-            self.network,
+            self.parallel,
             self.dataset.test_images,
             self.dataset.test_labels,
             len(self.class_names),
@@ -428,6 +435,9 @@ class TrainingSession:
         if full and event is not Event.PAUSED:
             self.activation_stats = activation_stats(self.network, self._probe_x)
         extra = dict(extra or {})
+        if self.parallel.note and not self._noted:  # said once: one worker instead of several, and why
+            extra["workers_note"] = self.parallel.note
+            self._noted = True
         if final:
             self.clock.pause()
             self._save_final(extra)

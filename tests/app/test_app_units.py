@@ -108,3 +108,20 @@ def test_a_sweep_names_its_setting_as_a_person_would():
     assert setting_title("lr") == "learning rate"
     assert setting_title("some_new_knob") == "some new knob"
     assert all("_" not in setting_title(key) for _title, key, _values in CHOICES)
+
+
+def test_a_run_that_cannot_use_its_workers_says_why_in_the_status_bar(qtbot, tiny_dataset):
+    spec = {
+        "input_shape": [1, 28, 28],
+        "layers": [{"type": "conv2d", "filters": 2, "kernel": 3}, {"type": "batchnorm"}, {"type": "flatten"},
+                   {"type": "dense", "units": 10}],
+    }  # fmt: skip
+    from cnnlab.engine import NetSpec
+
+    config = TrainConfig(spec=NetSpec.from_dict(spec), epochs=1, validation=64, workers=2)
+    first = next(iter(TrainingSession(config, tiny_dataset).run()))
+    state = AppState(config)
+    said = []
+    state.message.connect(said.append)
+    state.set_snapshot(first)
+    assert len(said) == 1 and "bn1" in said[0] and "one worker instead of 2" in said[0]

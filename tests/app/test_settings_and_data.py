@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
+from cnnlab.app.settings import RANGES
 from cnnlab.data import DATASETS, DownloadCancelled, DownloadProgress, write_idx
 from cnnlab.data import datasets as datasets_module
 from tests.app.conftest import make_lab
@@ -42,6 +43,8 @@ def test_settings_round_trip(qtbot, lab_settings, restore_app_look):
     first.state.update_config(lr=0.0123, batch_size=32, epochs=7, seed=42, optimizer="adam", augment=True)
     first.panel("controls").preset.setCurrentIndex(first.panel("controls").preset.findData("lenet5"))
     first.panel("controls")._on_preset()
+    workers = int(RANGES["workers"][1])  # the machine's cores
+    first.panel("controls").workers.setValue(workers)
     first.data.use_folder(str(Path("/nonexistent/data")))
     first.resize(1300, 760)
     first.show_workspace("build")
@@ -70,6 +73,7 @@ def test_settings_round_trip(qtbot, lab_settings, restore_app_look):
     assert lab_settings.value("window/geometry") is not None
     controls = second.panel("controls")
     assert controls.lr.value() == pytest.approx(0.0123) and controls.batch_size.value() == 32
+    assert cfg.workers == workers and controls.workers.value() == workers
     second.close()
 
 
@@ -204,6 +208,7 @@ def test_a_failed_download_is_shown(qtbot, lab_settings, restore_app_look, no_mn
     [
         ({"epochs": 10**12}, "epochs"),
         ({"lr": 1e9}, "lr"),
+        ({"workers": 200}, "workers 200 (must be 1 to"),  # remembered on a larger machine
         (
             {"spec": {"name": "big", "input_shape": [3, 28, 28],
                       "layers": [{"type": "flatten"}, {"type": "dense", "units": 10**6}]}},

@@ -94,7 +94,7 @@ FUSABLE = [
 ]
 
 
-@pytest.mark.parametrize("batch", [3, 40], ids=["few-images-path", "slab-path"])
+@pytest.mark.parametrize("batch", [1, 2, 3, 40])
 @pytest.mark.parametrize(
     "spec", [load_preset("seed"), load_preset("mnist99"), load_preset("lenet5"), *FUSABLE]
 )

@@ -48,6 +48,8 @@ TIPS = {
     "weight_decay": "Pulls every weight a little towards zero at each step, which fights overfitting.",
     "batch_size": "How many images are averaged into each gradient step.",
     "augment": "Randomly shift, rotate and scale the training images slightly, so the network generalises.",
+    "workers": "How many processes share each step's batch, one core each; the same seed and number "
+    "of workers give the same run. It starts at the cores that are idle.",
     "train_limit": "How many training images each epoch uses (the lesson used 1,000); 'all' uses the "
     "whole training set.",
 }
@@ -91,6 +93,9 @@ class ControlsPanel(QWidget):
         run_form.addRow("Epochs", self.epochs)
         run_form.addRow("Training images", self.train_limit)
         run_form.addRow("Seed", self.seed)
+        self.workers = QSpinBox()
+        self.workers.setRange(*(int(v) for v in RANGES["workers"]))
+        run_form.addRow("Workers", self.workers)
         layout.addWidget(self.run_group)
 
         self.live_group = QGroupBox("Live settings")
@@ -133,6 +138,7 @@ class ControlsPanel(QWidget):
             "epochs": self.epochs,
             "seed": self.seed,
             "train_limit": self.train_limit,
+            "workers": self.workers,
             "lr": self.lr,
             "momentum": self.momentum,
             "weight_decay": self.weight_decay,
@@ -154,6 +160,7 @@ class ControlsPanel(QWidget):
         self.schedule.activated.connect(lambda: self._set(schedule=self.schedule.currentData()))
         self.epochs.valueChanged.connect(lambda v: self._set(epochs=int(v)))
         self.seed.valueChanged.connect(lambda v: self._set(seed=int(v)))
+        self.workers.valueChanged.connect(lambda v: self._set(workers=int(v)))
         self.train_limit.valueChanged.connect(self._on_train_limit)
         self.lr.valueChanged.connect(lambda v: self._set(lr=float(v)))
         self.momentum.valueChanged.connect(lambda v: self._set(momentum=float(v)))
@@ -194,6 +201,7 @@ class ControlsPanel(QWidget):
         self.schedule.setCurrentIndex(self.schedule.findData(config.schedule))
         self.epochs.setValue(config.epochs)
         self.seed.setValue(config.seed)
+        self.workers.setValue(config.workers)
         self.train_limit.setValue(ALL_IMAGES if config.train_limit is None else config.train_limit)
         self.lr.setValue(config.lr)
         self.momentum.setValue(config.momentum)
@@ -208,12 +216,12 @@ class ControlsPanel(QWidget):
     def _on_run_state(self, run_state: str) -> None:
         active = run_state in ("running", "paused")
         self.run_group.setEnabled(not active)
-        for key in ("preset", "optimizer", "schedule", "epochs", "seed", "train_limit"):
+        for key in ("preset", "optimizer", "schedule", "epochs", "seed", "train_limit", "workers"):
             self._editors[key].setToolTip(TIPS[key] + (LOCKED_TIP if active else ""))
         if active:
             self.note.setText(
                 "Live settings apply from the next step. The network, optimizer, schedule, epochs, "
-                "training images and seed are fixed for this run: Stop or Reset to change them."
+                "training images, seed and workers are fixed for this run: Stop or Reset to change them."
             )
         else:
             self.note.setText("Press Start (Ctrl+Enter) to train with these settings.")

@@ -23,6 +23,8 @@ class BatchNorm(ParamLayer):
     description = "Normalises each channel over the batch, then rescales it with learned gamma and beta."
     name_prefix, display_prefix = "bn", "BN"
     family = "normalisation"
+    # Its statistics couple the images of a batch: cut into micro-batches, it would normalise otherwise.
+    splittable = False
     pointwise = True
     settings = (
         Fraction(

@@ -86,7 +86,8 @@ class Dense(ParamLayer):
 
     def backward_bl(self, dout):
         x = self._x
-        self.grads["W"][...] = x @ dout.T
+        assert x is not None, "backward before forward"
+        np.matmul(x, dout.T, out=self.grads["W"])
         self.grads["b"][...] = dout.sum(axis=1)
         if not self.need_input_grad:
             return None

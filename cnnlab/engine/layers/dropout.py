@@ -17,6 +17,8 @@ class Dropout(Layer):
     description = "While training, silences a random share of units so the network cannot rely on any one."
     name_prefix, display_prefix = "dropout", "Dropout"
     family = "dropout"
+    # Draws its mask per call: a batch cut into micro-batches would draw other masks.
+    splittable = False
     pointwise = True
     settings = (
         Fraction(
