@@ -37,6 +37,7 @@ def seed_files(tmp_path):
 TRAIN = ("--dataset", "synthetic", "--limit", "64", "--epochs", "1", "--no-record")  # one batch of 64
 
 
+@pytest.mark.slow
 def test_the_flags_set_the_budget_of_train_eval_and_predict(capsys, seed_files, tmp_path):
     spec, checkpoint = seed_files
     code, _, err = run(capsys, "train", "--spec", str(spec), *TRAIN, "--max-params", "5000")

@@ -32,6 +32,7 @@ def run_child(mode: str) -> dict:
     return report
 
 
+@pytest.mark.slow
 def test_random_and_adversarial_specs_through_the_library_and_the_editor():
     report = run_child("library")
     assert report["cases"] >= 100 and report["built"] >= 10 and report["refused"] >= 50, report

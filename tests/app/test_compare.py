@@ -53,6 +53,7 @@ def view(qtbot, store):
     return widget
 
 
+@pytest.mark.slow
 def test_runs_are_listed_and_both_are_drawn(view, store):
     runs = view.runs()
     assert [info.name for info in runs] == ["CNN", "fully connected"]

@@ -20,6 +20,7 @@ def run_sweep(qtbot, lab, setting: str, values: list[str], **base):
     return ended.args[1]
 
 
+@pytest.mark.slow
 def test_a_sweep_of_three_values_makes_three_named_runs_side_by_side(qtbot, lab):
     lab.show_workspace("compare")
     results = run_sweep(qtbot, lab, "lr", ["0.001", "0.01", "0.1"])
@@ -46,6 +47,7 @@ def test_a_sweep_of_three_values_makes_three_named_runs_side_by_side(qtbot, lab)
     assert len(y) == 3
 
 
+@pytest.mark.slow
 def test_a_live_learning_rate_change_is_recorded_and_marked_on_the_curve(qtbot, lab):
     lab.state.update_config(epochs=3)
     lab.start_training()
@@ -73,6 +75,7 @@ def runs_column(key: str) -> int:
     return KEYS.index(key)
 
 
+@pytest.mark.slow
 def test_the_runs_table_sorts_exports_and_draws_against_any_axis(qtbot, lab, tmp_path):
     results = run_sweep(qtbot, lab, "batch_size", ["16", "64"])
     runs = lab.show_view("runs")

@@ -49,6 +49,7 @@ def test_start_trains_in_a_worker_and_delivers_snapshots(qtbot, lab):
     assert lab.state.snapshot.event == "stopped"
 
 
+@pytest.mark.slow
 def test_pause_step_exactly_one_batch_resume_stop(qtbot, lab):
     lab.start_training()
     wait_for_step(qtbot, lab, 3)

@@ -54,6 +54,7 @@ def test_without_a_display_the_lab_explains_instead_of_aborting(tmp_path):
     assert "no display found" in out.stderr
 
 
+@pytest.mark.slow
 def test_the_drawing_check_refuses_a_network_that_cannot_read_digits(qtbot, qapp, monkeypatch, tmp_path):
     """The self-test's pad check must fail when the answers are wrong, not accept any class."""
     import numpy as np

@@ -37,6 +37,7 @@ def write_fake_mnist(folder: Path, train: int = 200, test: int = 50) -> None:
         write_idx(folder / names[f"{split}_labels"], (np.arange(n) % 10).astype(np.uint8))
 
 
+@pytest.mark.slow
 def test_settings_round_trip(qtbot, lab_settings, restore_app_look):
     first = make_lab(qtbot, lab_settings)
     first.state.set_theme("dark")

@@ -53,6 +53,7 @@ def test_replacing_a_trained_network_asks_first_and_no_answers_keep_it(qtbot, la
     assert "stays in Compare" in lab.asked[0]  # the run is kept: the question says where
 
 
+@pytest.mark.slow
 def test_the_untrained_network_is_labelled_wherever_it_predicts(qtbot, lab):
     pad = lab.view("drawing")
     predictions = lab.view("predictions")

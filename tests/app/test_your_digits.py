@@ -54,6 +54,7 @@ def test_twenty_drawn_digits_labelled_by_key_survive_a_restart(
     second.close()
 
 
+@pytest.mark.slow
 def test_relabel_delete_and_undo_in_the_browser(qtbot, lab):
     draw_and_keep_by_key(qtbot, lab, 3)  # a 7, a 1, a 0
     browser = lab.show_view("mine")
@@ -72,6 +73,7 @@ def test_relabel_delete_and_undo_in_the_browser(qtbot, lab):
     assert list(lab.collection.state.ids) == [ids[0]]
 
 
+@pytest.mark.slow
 def test_test_results_measure_your_digits(qtbot, lab):
     draw_and_keep_by_key(qtbot, lab, 6)
     assert lab.open_pretrained()

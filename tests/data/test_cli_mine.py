@@ -122,6 +122,7 @@ def test_eval_on_mine_prints_the_same_keys_as_on_other_datasets(
     assert mine["dataset"] == "mine" and mine["count"] == len(load_dataset("mine").test_images) == 5
 
 
+@pytest.mark.slow
 def test_train_fine_tunes_from_weights_on_a_mix(capsys, tmp_path: Path, collection: MineStore):
     synthetic = load_dataset("synthetic", synthetic_size=(40, 10), seed=5)
     collection.add_many(list(synthetic.train_images), synthetic.train_labels.tolist())

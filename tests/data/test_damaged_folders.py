@@ -233,6 +233,7 @@ def _nobody_can_run_python() -> bool:
 AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
+@pytest.mark.slow
 def test_data_status_as_another_user_has_no_traceback(tmp_path: Path):
     """The real thing, where the machine allows it: a non-root user meets a private folder and a file it
     may not read (root's chmod bits are ignored for root only)."""

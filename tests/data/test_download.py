@@ -233,6 +233,7 @@ def test_impossible_patience_is_refused(tiny, tmp_path: Path, options: dict, wor
 # ------------------------------------------------------------------- leftovers and the folder lock
 
 
+@pytest.mark.slow
 def test_a_killed_download_leaves_a_part_the_next_download_removes(
     tiny, file_server: FileServer, tmp_path: Path
 ):

@@ -178,6 +178,7 @@ def _off_centre(big: np.ndarray, k: int) -> np.ndarray:
     return canvas
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize(("smooth", "mean_limit", "same_class"), [(False, 0.01, 0.98), (True, 0.05, 0.93)])
 def test_mnist_digit_upscaled_and_moved_comes_back(

@@ -141,6 +141,7 @@ def test_the_text_report_names_the_blas_kernel(capsys, monkeypatch):
     assert "numpy-reference (1 worker)" in out and "cnnlab (1 worker)" in out
 
 
+@pytest.mark.slow
 def test_the_bench_trains_at_one_and_at_several_workers_side_by_side(capsys, monkeypatch):
     monkeypatch.setattr(bench, "run_rounds", _quick_rounds)
     argv = [

@@ -50,6 +50,7 @@ def run(**settings):
     return fired, snap
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["seed", "fc-baseline"])
 def test_no_hint_but_the_good_one_on_a_healthy_run(preset):
     fired, last = run(spec=load_preset(preset), epochs=2)
@@ -96,6 +97,7 @@ def test_a_diverging_run_explodes_then_diverges():
     assert all_hints(last)[0].kind == "diverged" and all_hints(last)[0].words == last.message
 
 
+@pytest.mark.slow
 def test_overfitting_on_a_tiny_training_set():
     fired, last = run(spec=load_preset("seed"), train_limit=64, epochs=30, eval_every=2)
     hint = checks.overfitting(last)

@@ -91,6 +91,7 @@ def test_the_default_is_the_idle_cores_unless_the_environment_says(monkeypatch):
     assert 1 <= default_workers() <= (os.cpu_count() or 1)
 
 
+@pytest.mark.slow
 def test_several_workers_give_one_workers_gradients_and_logits_and_see_each_update(rng):
     one = build(NO_DROPOUT, np.random.default_rng(3))
     many = build(NO_DROPOUT, np.random.default_rng(3))
@@ -125,6 +126,7 @@ def test_several_workers_give_one_workers_gradients_and_logits_and_see_each_upda
     gone(pids, names)
 
 
+@pytest.mark.slow
 def test_the_seed_net_on_two_workers_is_the_one_worker_run_within_rounding(tiny):
     a = TrainingSession(seed_config(epochs=1), tiny)
     snaps_a = list(a.run())
@@ -136,6 +138,7 @@ def test_the_seed_net_on_two_workers_is_the_one_worker_run_within_rounding(tiny)
     np.testing.assert_allclose(snaps_b[-1].history.loss, snaps_a[-1].history.loss, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_the_same_seed_and_worker_count_give_the_same_run_bit_for_bit(tiny):
     config = small_config(workers=2, augment=True)  # SMALL_SPEC has dropout: its masks come per worker
     runs = []

@@ -174,6 +174,7 @@ def test_a_run_whose_recorder_is_gone_is_interrupted(tiny, tmp_path: Path):
     store.delete(info.id)
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_training_process_leaves_an_interrupted_run(tmp_path: Path):
     import os
     import subprocess

@@ -271,6 +271,7 @@ QUICK = ("train", "--dataset", "synthetic", "--limit", "64", "--epochs", "1", "-
 @pytest.mark.skipif(not can_mount(), reason="needs a private mount namespace (unshare --mount)")
 @pytest.mark.parametrize(("options", "words", "exit_code"), [("size=24k", "the disk is full", 1),
                                                              ("ro", "the disk is read-only", 2)])  # fmt: skip
+@pytest.mark.slow
 def test_a_real_full_or_read_only_disk(tmp_path: Path, options, words, exit_code):
     disk = tmp_path / "disk"
     disk.mkdir()
@@ -292,6 +293,7 @@ def test_a_real_full_or_read_only_disk(tmp_path: Path, options, words, exit_code
     assert any(words in line for line in lines)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("setpriv") is None or os.geteuid() != 0, reason="needs root and setpriv")
 def test_a_folder_another_user_cannot_write(tmp_path: Path):
     """Run as 'nobody': a folder owned by root really refuses the write (EACCES, not simulated)."""
