@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -84,3 +85,26 @@ def test_glyphs_are_told_apart_by_the_font_check(qapp):
 
     a, b = render_text("A", QApplication.font()), render_text("B", QApplication.font())
     assert a.any() and b.any() and not np.array_equal(a, b)
+
+
+@pytest.mark.slow  # a fresh process
+@pytest.mark.realdata
+def test_the_startup_time_is_printed_and_the_lab_closes_cleanly_with_the_data_still_to_load(tmp_path):
+    # The window closes from its first frame, before the dataset's thread would start: no thread may be
+    # left to outlive the window (Qt aborts the process when a running QThread is destroyed).
+    if not os.environ.get("CNNLAB_DATA_DIR"):
+        pytest.skip("needs CNNLAB_DATA_DIR (real MNIST, whose loading takes a moment)")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
+    for _ in range(3):
+        out = subprocess.run(
+            [sys.executable, "-m", "cnnlab", "gui", "--startup-time"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "QThread" not in out.stderr, out.stderr
+        assert re.fullmatch(r"window shown \d+ ms after start", out.stdout.strip()), out.stdout
