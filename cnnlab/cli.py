@@ -683,7 +683,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cnnlab.engine import load_checkpoint
-    from cnnlab.training import RunRecorder, RunStore, TrainingSession, headless
+    from cnnlab.training import Event, RunRecorder, RunStore, TrainingSession, headless
 
     budget = _budget(args)
     resume = load_checkpoint(args.resume, budget) if args.resume else None
@@ -749,7 +749,7 @@ def _run_train(args: argparse.Namespace) -> int:
     print(last.message)
     _print_evaluation(evaluation)
 
-    code = 1 if last.event == "diverged" else 130 if interrupted else 0
+    code = 1 if last.event == Event.DIVERGED else 130 if interrupted else 0
     if "checkpoint_error" in last.extra:
         print(f"cnnlab: error: {last.extra['checkpoint_error']}", file=sys.stderr)
         code = code or 1
@@ -765,10 +765,10 @@ def _run_train(args: argparse.Namespace) -> int:
 def _final_evaluation(last, session, dataset):
     """The run's test figures: the last snapshot's when the run finished at an epoch's end (they cover
     the whole test set then), else a test of the network as it is now (stopped or diverged)."""
-    from cnnlab.training import headless
+    from cnnlab.training import Event, headless
 
     tested = last.confusion is not None and int(last.confusion.sum()) == len(dataset.test_images)
-    if last.event == "finished" and last.test_accuracy is not None and tested:
+    if last.event == Event.FINISHED and last.test_accuracy is not None and tested:
         return headless.Evaluation(
             accuracy=last.test_accuracy,
             loss=float(last.history.test_loss[-1]) if len(last.history.epoch_steps) else float("nan"),
@@ -828,11 +828,13 @@ class _TrainPrinter:
         self.label = label
 
     def show(self, snap) -> None:
-        if snap.running and snap.event != "epoch_end" and snap.epoch < snap.epochs:
+        from cnnlab.training import Event
+
+        if snap.running and snap.event != Event.EPOCH_END and snap.epoch < snap.epochs:
             self._update_bar(snap)
-        if snap.event == "epoch_end" or not snap.running:
+        if snap.event == Event.EPOCH_END or not snap.running:
             self.close()
-        if snap.event == "epoch_end" and self.rows:
+        if snap.event == Event.EPOCH_END and self.rows:
             self._print_row(snap)
 
     def _update_bar(self, snap) -> None:

@@ -57,9 +57,9 @@ from cnnlab.app.worker import START_ERRORS, TrainingController
 from cnnlab.app.workspaces import VIEWS, WORKSPACES, ViewSpec, WorkspaceSpec, workspace_of
 from cnnlab.data import DATASETS
 from cnnlab.engine import Checkpoint, NetSpec, SpecError
-from cnnlab.training import ConfigError, RunStore, Snapshot, TrainConfig, TrainingSession
+from cnnlab.training import ConfigError, Event, RunStore, Snapshot, TrainConfig, TrainingSession
 
-RUN_EVENTS_TO_STATE = {"finished": "finished", "stopped": "stopped", "diverged": "diverged"}
+RUN_EVENTS_TO_STATE = {Event.FINISHED: "finished", Event.STOPPED: "stopped", Event.DIVERGED: "diverged"}
 USER_RUNS = object()  # "record runs in the user's data folder" (the runs history's default place)
 DEFAULT_SIZE = QSize(1280, 800)
 LESSON_WIDTH = 270
@@ -625,7 +625,7 @@ class MainWindow(QMainWindow):
                 panel.run_under_way(*sweep)
         if snapshot.event in RUN_EVENTS_TO_STATE:
             self.state.set_run_state(RUN_EVENTS_TO_STATE[snapshot.event], snapshot.message)
-            if snapshot.event == "diverged":
+            if snapshot.event == Event.DIVERGED:
                 self.show_error(snapshot.message, level="warn", topic="training")
         elif snapshot.paused:
             self.state.set_run_state("paused")

@@ -25,17 +25,13 @@ GUI_SWITCH_INTERVAL = 0.0002
 GC_INTERVAL_S = 1.0
 
 
-def limit_blas_threads(threads: int = 1):
-    """Let BLAS use ``threads`` threads, process-wide; returns threadpoolctl's limiter (to restore)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=threads, user_api="blas")
-
-
 class GuiRuntime:
     """The settings above, applied together (or some of them); ``restore()`` puts the previous ones back."""
 
     def __init__(self, *, blas: bool = True, switch_interval: bool = True, collector: bool = True) -> None:
+        # The one helper the CLI and the training workers use too (imported here: after the first frame).
+        from cnnlab.training.blas import limit_blas_threads
+
         self._blas = limit_blas_threads(1) if blas else None
         self._interval = sys.getswitchinterval() if switch_interval else None
         if switch_interval:

@@ -31,11 +31,13 @@ from cnnlab.engine import (
     load_preset,
     network_from_state,
 )
-from cnnlab.training import LIVE_SETTINGS, Snapshot, TrainConfig
+from cnnlab.training import LIVE_SETTINGS, Event, Snapshot, TrainConfig
 from cnnlab.training.parallel import default_workers
 
 # Events after which the inspector is brought up to date at once rather than at the throttled pace.
-SETTLED_EVENTS = frozenset({"started", "paused", "epoch_end", "finished", "stopped", "diverged"})
+SETTLED_EVENTS = frozenset(
+    {Event.STARTED, Event.PAUSED, Event.EPOCH_END, Event.FINISHED, Event.STOPPED, Event.DIVERGED}
+)
 
 INSPECTOR_INTERVAL_MS = 500
 
