@@ -137,6 +137,8 @@ class WorkerPool:
         self._segments: list[shared_memory.SharedMemory] = []
         self._batch: shared_memory.SharedMemory | None = None
         self._capacity = 0
+        self._layout: BatchLayout | None = None
+        self._arrays: list[np.ndarray] = []
         self._ready = False
         self._finalizer: weakref.finalize | None = None
         self._weights: list[np.ndarray] = []
@@ -189,7 +191,7 @@ class WorkerPool:
         """Stop the workers and free the shared memory (safe to call more than once)."""
         self._weights, self._slots = [], []  # views of the segments: let go before they are closed
         self._waiters = []
-        self._batch = None
+        self._batch, self._layout, self._arrays = None, None, []
         if self._finalizer is not None:
             self._finalizer()
 
@@ -269,9 +271,7 @@ class WorkerPool:
         net, n = self.network, len(x)
         for view, (_, p, _) in zip(self._weights, net.named_parameters(), strict=True):
             np.copyto(view, p)
-        batch = self._batch_for(n, x.shape[1:], self._classes)
-        layout = batch_layout(self._capacity, x.shape[1:], self._classes, x.dtype)
-        arrays = layout.arrays(batch.buf)
+        batch, layout, arrays = self._batch_for(n, x.shape[1:], self._classes)
         parts = shares(n, self.active)
         own_stop = parts[0][1]
         arrays[0][own_stop:n] = x[own_stop:]
@@ -312,17 +312,27 @@ class WorkerPool:
             for layer, old in zip(self._dropouts, kept, strict=True):
                 layer.rng = old
 
-    def _batch_for(self, n: int, image_shape, classes: int) -> shared_memory.SharedMemory:
-        """The shared batch segment, made larger when a batch does not fit (the batch size is live)."""
+    def _batch_for(self, n: int, image_shape, classes: int):
+        """The shared batch segment, its layout and arrays: made larger when a batch does not fit (the
+        batch size is live), laid out once per segment and image shape."""
+        image_shape = tuple(image_shape)
         if self._batch is None or n > self._capacity:
             if self._batch is not None:
                 old = self._batch
+                self._batch, self._layout, self._arrays = None, None, []
                 self._segments.remove(old)
                 _free(old)  # the workers attach to the new one by name at their next step
             capacity = max(n, 1)
             size = batch_layout(capacity, image_shape, classes, self.network.dtype).size
             self._batch, self._capacity = self._new_segment(size), capacity
-        return self._batch
+        layout = self._layout
+        if layout is None or layout.image_shape != image_shape or layout.classes != classes:
+            layout = batch_layout(self._capacity, image_shape, classes, self.network.dtype)
+            if layout.size > self._batch.size:  # another image shape: a segment of its own
+                self._capacity = 0
+                return self._batch_for(n, image_shape, classes)
+            self._layout, self._arrays = layout, layout.arrays(self._batch.buf)
+        return self._batch, layout, self._arrays
 
     # -- talking to the workers ---------------------------------------------------------------------
     def _wait_ready(self) -> None:
