@@ -553,7 +553,6 @@ def serve(conn, spec: dict, dtype: str, weights_name: str, gradients_name: str, 
                 conn.send(("error", f"{type(exc).__name__}: {_one_line(exc)}"))
     finally:
         for segment in attached:  # views still alive keep their mapping until the process ends
-
             _close(segment)
 
 

@@ -3,10 +3,12 @@ no process or shared-memory segment left behind, and a fall-back to one worker t
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -339,3 +341,67 @@ def test_shared_memory_that_runs_out_mid_run_leaves_the_step_to_the_calling_proc
     finally:
         pool.close()
     gone(pids, names)
+
+
+def test_a_waiter_sees_a_message_sent_before_during_or_after_its_spin_and_the_end_of_the_pipe():
+    here, there = multiprocessing.Pipe()
+    waiter = parallel.Waiter(here, spin=0.005)
+    assert not waiter.ready(0.0) and not waiter.ready(0.02)  # nothing sent: spins, then blocks, no
+    there.send("before")
+    assert waiter.ready(0.0) and here.recv() == "before"
+    late = threading.Timer(0.05, there.send, args=("after",))  # most likely after the spin: blocked
+    late.start()
+    try:
+        assert waiter.ready(30.0) and here.recv() == "after"
+    finally:
+        late.join()
+    there.close()
+    assert waiter.ready(30.0)  # the other end closed: ready, and receiving says so
+    with pytest.raises(EOFError):
+        here.recv()
+    here.close()
+
+
+def test_shared_arrays_are_cache_line_aligned_one_after_the_other():
+    params = [np.zeros((3, 5), np.float32), np.zeros(7, np.float32), np.zeros((2, 2), np.float64)]
+    assert parallel.span(params) == 64 + 64 + 64
+    buffer = bytearray(parallel.span(params) * 2)
+    views = parallel._views(buffer, params, parallel.span(params))
+    base = np.frombuffer(buffer, np.uint8).ctypes.data
+    assert [v.ctypes.data - base for v in views] == [192, 256, 320]
+    assert [(v.shape, v.dtype) for v in views] == [(p.shape, p.dtype) for p in params]
+
+
+def test_a_worker_network_computes_on_the_shared_weights_and_fills_its_own_slot(rng):
+    reference = build(NO_DROPOUT, np.random.default_rng(1))
+    worker = build(NO_DROPOUT, np.random.default_rng(2))  # other weights: the shared ones must count
+    params = [p for _, p, _ in reference.named_parameters()]
+    weights, gradients = bytearray(parallel.span(params)), bytearray(parallel.span(params) * 3)
+    parallel.share_arrays(worker, weights, gradients, slot=1)
+    for view, p in zip(parallel._views(weights, params, 0), params, strict=True):
+        view[...] = p  # what the calling process does before each step
+    x = rng.random((9, *NO_DROPOUT.input_shape), dtype=np.float32)
+    y = rng.integers(0, 4, 9)
+    losses, logits = worker.part_gradients(x, y, 9)
+    expected_losses, expected_logits = reference.part_gradients(x, y, 9)
+    np.testing.assert_array_equal(logits, expected_logits)
+    np.testing.assert_array_equal(losses, expected_losses)
+    slots = [parallel._views(gradients, params, i * parallel.span(params)) for i in range(3)]
+    for (_, _, g), mine, other, last in zip(reference.named_parameters(), *slots, strict=True):
+        np.testing.assert_array_equal(other, g)  # slot 1, and nothing written into the others
+        assert not mine.any() and not last.any()
+
+
+def test_a_worker_that_ended_before_the_step_is_named_with_its_exit_code(rng):
+    many = build(NO_DROPOUT, np.random.default_rng(5))
+    pool = WorkerPool(many, 2)
+    try:
+        x = rng.random((16, *NO_DROPOUT.input_shape), dtype=np.float32)
+        y = rng.integers(0, 4, 16)
+        pool.compute_gradients(x, y)
+        os.kill(pool.pids[0], signal.SIGKILL)
+        pool._procs[0].join()  # gone for sure: the step's message meets a closed pipe
+        pool.compute_gradients(x, y)
+        assert pool.active == 1 and f"worker 1 ended (exit code {-signal.SIGKILL})" in pool.note
+    finally:
+        pool.close()
