@@ -18,6 +18,10 @@ def labels(view):
 def test_seed_is_drawn_like_the_lesson(qtbot):
     view = ArchitectureView(load_preset("seed"))
     qtbot.addWidget(view)
+    view.resize(1200, 500)  # room for the lesson's one row
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.rows == 1
     assert labels(view) == [
         "Input 28×28×1",
         "Conv1 26×26×8",
@@ -90,3 +94,25 @@ def test_fully_connected_baseline_has_no_image_boxes(qtbot):
     view.show()
     qtbot.waitExposed(view)
     assert not view.grab().isNull()
+
+
+def test_a_narrow_tall_panel_wraps_the_chain_in_rows_and_draws_it_larger(qtbot):
+    view = ArchitectureView(load_preset("mnist99"))
+    qtbot.addWidget(view)
+    view.resize(1400, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.rows == 1
+    view.resize(430, 600)  # the Build workspace's drawing on a laptop screen with the lesson open
+    assert view.rows > 1
+    assert view.scale_for(view._size) > 1.5 * view.scale_for(view.sizeHint())  # larger than one row
+    boxes = view.boxes()
+    assert [box.row for box in boxes] == sorted(box.row for box in boxes)  # in order, row after row
+    for a, b in itertools.pairwise(boxes):
+        if a.row == b.row:
+            assert a.rect.right() < b.rect.left() and a.mid == b.mid  # left to right along a row
+        else:
+            assert b.rect.top() > a.column.bottom()  # the next row starts below the last
+    image = view.to_image(scale=1.0)  # an export is the lesson's one row, whatever the panel shows
+    assert (image.width(), image.height()) == (view.sizeHint().width(), view.sizeHint().height())
+    assert view.rows > 1  # and the panel keeps its rows

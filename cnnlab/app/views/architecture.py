@@ -17,7 +17,8 @@ dropout are written on the arrow into the next box, as the lesson writes "ReLU +
 image-shaped box is as tall as its maps are high and as wide as the logarithm of its channel count;
 a flat one is a thin bar. Labels follow the lesson: "Conv1" over "26×26×8" (height × width ×
 channels). If the spec cannot be built, the drawing stops at the layer that breaks it, drawn dashed in
-red with the engine's message.
+red with the engine's message. In a narrow, tall panel the chain wraps into two or three rows when
+that draws it a fifth larger or more (an export is always the one-row drawing).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ SOFT_INK = QColor("#555555")
 
 MARGIN = 24
 MIN_GAP = 56
+ROW_TURN = 14  # the margin a wrapped chain's connecting line runs in
 
 
 @dataclass
@@ -68,6 +70,8 @@ class Box:
     depth: int = 0  # how many shadow sheets behind the box suggest its channels
     op: str = ""  # written over the arrow into this box
     broken: str = ""  # the engine's message if this layer breaks the spec
+    row: int = 0  # which row of the drawing the box is in (a narrow panel wraps the chain)
+    mid: float = 0.0  # the height its arrows run at
 
 
 def _box_size(shape: tuple[int, ...]) -> tuple[float, float, int]:
@@ -90,6 +94,8 @@ class ArchitectureView(QWidget):
         self._title = ""
         self._problem = ""
         self._size = QSize(400, 200)
+        self._natural = QSize(self._size)
+        self._rows = 1
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(240, 140)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -111,9 +117,17 @@ class ArchitectureView(QWidget):
         self.update()
 
     def sizeHint(self) -> QSize:
-        return self._size
+        return self._natural  # the one-row drawing: what the panel would like, whatever it got
 
     def to_image(self, scale: float = 2.0) -> QImage:
+        """The lesson's one-row drawing, whatever the panel shows."""
+        self._place(1)
+        try:
+            return self._render(scale)
+        finally:
+            self._fit()
+
+    def _render(self, scale: float) -> QImage:
         image = QImage(
             int(self._size.width() * scale), int(self._size.height() * scale), QImage.Format.Format_ARGB32
         )
@@ -207,9 +221,11 @@ class ArchitectureView(QWidget):
         if error is not None:
             where = f"Layer {error.index + 1}: " if error.index is not None else ""
             self._problem = f"Cannot build: {where}{error.reason}"
-        self._place()
+        self._fit()
 
-    def _place(self) -> None:
+    def _place(self, rows: int = 1) -> None:
+        """Positions for the boxes in ``rows`` rows of about equal count (one row is the lesson's
+        drawing; a narrow, tall panel reads better with the chain wrapped, as a page of text)."""
         title_font, bold, italic = self._fonts()
         plain = QFontMetricsF(self.font())
         fb, fi, ft = QFontMetricsF(bold), QFontMetricsF(italic), QFontMetricsF(title_font)
@@ -219,34 +235,47 @@ class ArchitectureView(QWidget):
                 sizes.append((60.0, 90.0, 0))
             else:
                 sizes.append(_box_size(box.dims))
-        tallest = max(h for _, h, _ in sizes)
         ops = [box.op for box in self._boxes[1:]] + [self._tail]
         band = max(2, *(len(_wrap(op)) for op in ops)) * fi.height() + 4
-        top = MARGIN + ft.height() + band + 14
-        mid = top + tallest / 2
-        x = MARGIN
+        rows = max(1, min(rows, len(self._boxes)))
+        per_row = math.ceil(len(self._boxes) / rows)
+        self._rows = math.ceil(len(self._boxes) / per_row)
+        self._band = band
+        y = MARGIN + ft.height()
+        width = 0.0
         self._op_rects: list[tuple[QRectF, str]] = []
-        for i, (box, (w, h, depth)) in enumerate(zip(self._boxes, sizes, strict=True)):
-            label_w = max(
-                fb.horizontalAdvance(box.name),
-                plain.horizontalAdvance(box.shape),
-                plain.horizontalAdvance(_params_text(box.params)),
-            )
-            column = max(w + 2 * 4 * (depth or 0), label_w)
-            if i > 0:
-                op_w = max((fi.horizontalAdvance(line) for line in _wrap(box.op)), default=0)
-                gap = max(MIN_GAP, op_w + 12)
-                self._op_rects.append((QRectF(x, top - band - 8, gap, band), box.op))
-                x += gap
-            box.depth = depth
-            box.rect = QRectF(x + (column - w) / 2, mid - h / 2, w, h)
-            box.column = QRectF(x, top, column, tallest)
-            x += column
-        tail_w = 0.0
-        if self._tail:
-            tail_w = max(MIN_GAP, fi.horizontalAdvance(self._tail) + 16)
-        width = x + tail_w + MARGIN
-        y = top + tallest + 8 + fb.height() + 2 * plain.height() + 16
+        self._row_tops: list[float] = []
+        for r in range(self._rows):
+            members = range(r * per_row, min((r + 1) * per_row, len(self._boxes)))
+            tallest = max(sizes[i][1] for i in members)
+            self._row_tops.append(y)
+            top = y + band + 14
+            mid = top + tallest / 2
+            x = MARGIN
+            for i in members:
+                box, (w, h, depth) = self._boxes[i], sizes[i]
+                label_w = max(
+                    fb.horizontalAdvance(box.name),
+                    plain.horizontalAdvance(box.shape),
+                    plain.horizontalAdvance(_params_text(box.params)),
+                )
+                column = max(w + 2 * 4 * (depth or 0), label_w)
+                if i > 0:
+                    if i == members.start:  # room on the left for the line coming down from the row above
+                        x += ROW_TURN
+                    op_w = max((fi.horizontalAdvance(line) for line in _wrap(box.op)), default=0)
+                    gap = max(MIN_GAP, op_w + 12)
+                    self._op_rects.append((QRectF(x, top - band - 8, gap, band), box.op))
+                    x += gap
+                box.depth = depth
+                box.row, box.mid = r, mid
+                box.rect = QRectF(x + (column - w) / 2, mid - h / 2, w, h)
+                box.column = QRectF(x, top, column, tallest)
+                x += column
+            if r == self._rows - 1 and self._tail:
+                x += max(MIN_GAP, fi.horizontalAdvance(self._tail) + 16)
+            width = max(width, x + ROW_TURN + MARGIN if r < self._rows - 1 else x + MARGIN)
+            y = top + tallest + 8 + fb.height() + 2 * plain.height() + 16
         self._notes_top = y
         note_lines = [*self._notes]
         if self._notes:
@@ -265,8 +294,36 @@ class ArchitectureView(QWidget):
         )
         height = y + (len(note_lines) * plain.height() + 16 if note_lines else 0)
         height += len(problem_lines) * fb.height() + (10 if problem_lines else 0) + MARGIN
-        self._mid = mid
         self._size = QSize(math.ceil(width), math.ceil(height))
+
+    def _fit(self) -> None:
+        """The number of rows that draws the network largest in this widget (one unless wrapping gains
+        a fifth or more)."""
+        if not self._boxes:
+            return
+        self._place(1)
+        self._natural = QSize(self._size)
+        best, best_scale = 1, self.scale_for(self._size)
+        for rows in (2, 3):
+            if rows > len(self._boxes):
+                break
+            self._place(rows)
+            scale = self.scale_for(self._size)
+            if scale > best_scale * 1.2:
+                best, best_scale = rows, scale
+        self._place(best)
+
+    def scale_for(self, size: QSize) -> float:
+        """How much a drawing of ``size`` is scaled to fit this widget."""
+        return min(self.width() / max(size.width(), 1), self.height() / max(size.height(), 1))
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    def resizeEvent(self, event) -> None:  # Qt's name
+        super().resizeEvent(event)
+        self._fit()
 
     # -- painting ----------------------------------------------------------------------------------
     def paintEvent(self, event) -> None:
@@ -297,9 +354,24 @@ class ArchitectureView(QWidget):
 
         for i, box in enumerate(self._boxes):
             if i > 0:
-                start = QPointF(self._boxes[i - 1].rect.right() + 4 + 4 * self._boxes[i - 1].depth, self._mid)
-                end = QPointF(box.rect.left() - 4, self._mid)
-                self._arrow(painter, start, end, ERROR if box.broken else ARROW)
+                before = self._boxes[i - 1]
+                color = ERROR if box.broken else ARROW
+                start = QPointF(before.rect.right() + 4 + 4 * before.depth, before.mid)
+                end = QPointF(box.rect.left() - 4, box.mid)
+                if before.row != box.row:
+                    # Down from the end of one row, back along the gap between the rows, into the next.
+                    turn_y = self._row_tops[box.row] - 4
+                    right = before.column.right() + ROW_TURN / 2
+                    left = MARGIN + ROW_TURN / 2
+                    painter.setPen(QPen(color, 2))
+                    painter.drawPolyline(
+                        QPolygonF(
+                            [start, QPointF(right, start.y()), QPointF(right, turn_y), QPointF(left, turn_y),
+                             QPointF(left, box.mid)]
+                        )
+                    )  # fmt: skip
+                    start = QPointF(left, box.mid)
+                self._arrow(painter, start, end, color)
                 rect, text = self._op_rects[i - 1]
                 painter.setFont(self._italic)
                 painter.setPen(ERROR if box.broken else ARROW)
@@ -323,13 +395,14 @@ class ArchitectureView(QWidget):
                 )
         if self._tail and not self._boxes[-1].broken:
             last = self._boxes[-1]
-            start = QPointF(last.rect.right() + 4, self._mid)
-            end = QPointF(self._size.width() - MARGIN, self._mid)
+            start = QPointF(last.rect.right() + 4, last.mid)
+            tail_w = max(MIN_GAP, QFontMetricsF(self._italic).horizontalAdvance(self._tail) + 16)
+            end = QPointF(last.column.right() + tail_w, last.mid)
             self._arrow(painter, start, end, ARROW)
             painter.setFont(self._italic)
             painter.setPen(ARROW)
             rect = QRectF(
-                start.x(), self._mid - 3 * plain.height() - 6, end.x() - start.x(), 3 * plain.height()
+                start.x(), last.mid - 3 * plain.height() - 6, end.x() - start.x(), 3 * plain.height()
             )
             painter.drawText(
                 rect,
