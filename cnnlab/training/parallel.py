@@ -8,7 +8,10 @@ How: the calling process is worker 0 and trains its share on the session's own n
 N-1 are processes started once per run, with the spawn start method (the one that behaves the same on
 every platform and in the frozen bundle), each with its own copy of the network and one BLAS thread.
 The weights, the batch and every worker's gradients travel through shared memory
-(``multiprocessing.shared_memory``); a pipe per worker carries only "go" and "done". The gradients are
+(``multiprocessing.shared_memory``): a worker's network computes on the shared weights and writes its
+gradients straight into its slot (its arrays are views of the segments), so nothing is copied into or
+out of a worker at a step beyond its images' losses and logits. A pipe per worker carries only "go" and
+"done", and each side polls it briefly before blocking (``SPIN_SECONDS``). The gradients are
 added in worker order, so a run is bit-identical for a given seed and worker count, and equals a
 one-worker run within float32 rounding (another order of summation; on the seed net at batch 64, two
 workers cut the batch where its micro-batches are cut anyway).
