@@ -169,3 +169,20 @@ def test_read_spec_file_reads_a_spec_or_a_runs_config_and_names_the_file(tmp_pat
         refused(lambda p=path: read_spec_file(p), words)
     zero = refused(lambda: read_spec_file("/dev/zero"), "zero: is a device, not a file")
     assert zero.index is None
+
+
+@pytest.mark.parametrize(
+    ("layer", "words"),
+    [
+        ({"type": "leaky_relu", "alpha": 3.4028235677973366e38}, "between -100 and 100"),  # hypothesis's find
+        ({"type": "elu", "alpha": -1e5}, "between -100 and 100"),
+        ({"type": "batchnorm", "eps": 2.0}, "between -1 and 1"),
+    ],
+)
+def test_a_factor_too_large_for_float32_is_refused_before_it_overflows(layer, words):
+    refused(NetSpec((1, 28, 28), (layer, *HEAD)).validate, words)
+    assert NetSpec((1, 28, 28), ({**layer, layer_key(layer): 0.5}, *HEAD)).validate()
+
+
+def layer_key(layer: dict) -> str:
+    return "eps" if "eps" in layer else "alpha"

@@ -37,6 +37,7 @@ class BatchNorm(ParamLayer):
             1e-5,
             help="A small number added to the variance so the normalisation never divides by zero.",
             above=0.0,
+            largest=1.0,
         ),
     )
 

@@ -15,7 +15,7 @@ class ELU(SlopedActivation):
     label = "ELU"
     description = "x, or alpha*(exp(x)-1) below 0"
     name_prefix, display_prefix = "elu", "ELU"
-    settings = (Number("alpha", 1.0, help=SlopedActivation.ALPHA_HELP),)
+    settings = (Number("alpha", 1.0, help=SlopedActivation.ALPHA_HELP, largest=100.0),)
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__(alpha)

@@ -15,7 +15,7 @@ class LeakyReLU(SlopedActivation):
     label = "Leaky ReLU"
     description = "x, or alpha*x below 0"
     name_prefix, display_prefix = "lrelu", "LeakyReLU"
-    settings = (Number("alpha", 0.01, help=SlopedActivation.ALPHA_HELP),)
+    settings = (Number("alpha", 0.01, help=SlopedActivation.ALPHA_HELP, largest=100.0),)
 
     @classmethod
     def describe(cls, s):

@@ -151,9 +151,13 @@ class Fraction(Setting):
 
 @dataclass(frozen=True)
 class Number(Setting):
-    """Any finite number; with ``above``, it must be larger than that."""
+    """A finite number of at most ``largest`` in size; with ``above``, it must be larger than that.
+
+    The size is bounded because a layer multiplies activations by it: a slope of 1e38 overflows float32
+    on the first forward pass."""
 
     above: float | None = None
+    largest: float = 1e6
     widget: ClassVar[str] = "number"
 
     def check(self, value):
@@ -161,6 +165,8 @@ class Number(Setting):
             raise ValueError(f"must be a number, got {short(value)}")
         if self.above is not None and value <= self.above:
             raise ValueError(f"must be above {self.above:g}, got {short(value)}")
+        if abs(value) > self.largest:
+            raise ValueError(f"must be between {-self.largest:g} and {self.largest:g}, got {short(value)}")
         return float(value)
 
 
