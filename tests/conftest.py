@@ -7,12 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 # Qt aborts without a display unless told to render offscreen; set before anything imports Qt.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Runs whose worker count is not given get one worker, not the machine's idle cores: results must not
 # depend on the load (tests of data-parallel training ask for their workers).
 os.environ.setdefault("CNNLAB_WORKERS", "1")
+
+# The in-process property tests draw the same cases on every run, so a run's verdict never depends on
+# the luck of the draw; CNNLAB_HYPOTHESIS=explore draws new ones (and keeps what fails in .hypothesis/).
+settings.register_profile("fixed", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("CNNLAB_HYPOTHESIS", "fixed"))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
