@@ -28,7 +28,7 @@ import numpy as np
 from cnnlab.engine.fused import FusedConvPool
 from cnnlab.engine.layers import Dense, Dropout, Flatten, ReLU
 from cnnlab.engine.layers.activations import Activation
-from cnnlab.engine.layers.conv import ConvPlan, pool_ordered_view, prefer_wide
+from cnnlab.engine.layers.conv import ConvPlan, pool_ordered_view, prefer_wide, wide_grid_view
 
 Step = Callable[[], None]
 
@@ -104,8 +104,7 @@ class OneImage:
         kh, kw = conv.kernel
         cols = np.zeros((plan.ckk, plan.columns), self.dtype)
         if plan.wide:
-            sc, sh, sw, sn = padded.strides
-            view = np.ndarray((c, kh, kw, plan.columns), self.dtype, buffer=padded, strides=(sc, sh, sw, sn))
+            view = wide_grid_view(padded, kh, kw, plan.columns)
             target = cols.reshape(c, kh, kw, plan.columns)
             z = np.zeros((f, plan.rows * plan.padded[2]), self.dtype)
             by_offset = None

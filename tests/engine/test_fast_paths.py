@@ -137,6 +137,32 @@ def test_one_image_takes_the_wide_grid_and_gives_the_pool_orders_numbers(rng):
         close_in_float32(wide_grads[name], grad, name)
 
 
+def test_one_multichannel_image_goes_straight_into_the_wide_grid(rng):
+    # The network's input reaches the first convolution batch-last by a transpose, which leaves its one
+    # image's axis with a large stride: the wide grid's view must not read that stride (hypothesis found
+    # a 2-channel 4x4 input refused by NumPy there).
+    spec = NetSpec.from_dict(
+        {
+            "input_shape": [2, 6, 6],
+            "layers": [{"type": "conv2d", "filters": 3}, {"type": "maxpool2d"}, {"type": "flatten"},
+                       {"type": "dense", "units": 4}],
+        }
+    )  # fmt: skip
+    net = build(spec, np.random.default_rng(5))
+    stage = net.stages[0]
+    assert prefer_wide(stage.conv, (2, 6, 6, 1), 2)
+    x = rng.random((1, 2, 6, 6), dtype=np.float32)
+    wide_logits = net.forward(x, training=True)
+    net.backward(np.ones_like(wide_logits))
+    wide_grads = {name: grad.copy() for name, _, grad in net.named_parameters()}
+    stage._plans[(2, 6, 6, 1)] = ConvPlan(stage.conv, (2, 6, 6, 1), 2, wide=False)
+    logits = net.forward(x, training=True)
+    net.backward(np.ones_like(logits))
+    close_in_float32(wide_logits, logits)
+    for name, _, grad in net.named_parameters():
+        close_in_float32(wide_grads[name], grad, name)
+
+
 def test_products_cut_in_pieces_give_the_whole_products(rng):
     # mnist99's first layer: C*KH*KW + 1 = 10 and 32 filters, so its products are cut.
     net = build(load_preset("mnist99"), np.random.default_rng(4))

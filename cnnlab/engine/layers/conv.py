@@ -285,6 +285,19 @@ def pool_ordered_view(conv: Conv2D, xp: np.ndarray, p: int, ph: int, pw: int) ->
     )
 
 
+def wide_grid_view(xp: np.ndarray, kh: int, kw: int, columns: int) -> np.ndarray:
+    """The wide grid's columns as a view of a C-contiguous padded input (C, Hp, Wp, N): [c, i, j, q]
+    reads the flattened input at q + (i*Wp + j)*N, every read in bounds.
+
+    The strides are worked out from the shape rather than read: NumPy keeps any stride for an axis of
+    length 1 (one image, batch-last, made by a transpose), and this view steps through flat memory.
+    """
+    c, hp, wp, n = xp.shape
+    sn = xp.itemsize
+    strides = (hp * wp * n * sn, wp * n * sn, n * sn, sn)
+    return np.ndarray((c, kh, kw, columns), xp.dtype, buffer=xp, strides=strides)
+
+
 def prefer_wide(conv: Conv2D, shape: tuple[int, ...], p: int) -> bool:
     """Whether a max-pooled convolution at this input shape computes on the *wide grid* (see
     ``ConvPlan``) rather than in pool order. Decided by the shape alone, so a given batch size always
@@ -359,9 +372,7 @@ class ConvPlan:
         kh, kw = self.conv.kernel
         p = self.p
         if self.wide:
-            sc, sh, sw, sn = xp.strides
-            # [c, i, j, q] reads the flattened input at q + (i*Wp + j)*N: a view, every read in bounds.
-            view = np.ndarray((c, kh, kw, self.columns), xp.dtype, buffer=xp, strides=(sc, sh, sw, sn))
+            view = wide_grid_view(xp, kh, kw, self.columns)
             np.copyto(cols[: self.ckk].reshape(c, kh, kw, self.columns), view)
         else:
             target = cols[: self.ckk].reshape(c, kh, kw, p, p, self.ph, self.pw, n)
