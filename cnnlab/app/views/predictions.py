@@ -32,6 +32,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QComboBox,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
@@ -97,8 +98,15 @@ class PredictionsView(QWidget):
         self._summary = QLabel("No evaluation yet.")
         self._summary.setWordWrap(True)
         self._summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        # The page controls stay together when the bar wraps (a lone arrow on a second line reads oddly).
+        pages = QWidget()
+        pages_layout = QHBoxLayout(pages)
+        pages_layout.setContentsMargins(0, 0, 0, 0)
+        pages_layout.setSpacing(4)
+        for w in (self._prev, self._page_box, self._next):
+            pages_layout.addWidget(w)
         bar = FlowLayout(spacing=6)
-        for w in (self._source, self._filter, self._prev, self._page_box, self._next):
+        for w in (self._source, self._filter, pages):
             bar.addWidget(w)
 
         self.grid = ImageGrid(self, tile_px=64)
