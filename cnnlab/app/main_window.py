@@ -426,8 +426,6 @@ class MainWindow(QMainWindow):
 
         self.shown_after_ms = process_age_ms()
         self.firstShown.emit(self.shown_after_ms)
-        if not self.isVisible():
-            return  # closed from the signal (gui --startup-time): start no thread to outlive it
         if self._load_data_when_shown:
             self._load_data_when_shown = False
             self.data.choose(self.state.dataset_name)

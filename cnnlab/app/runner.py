@@ -277,10 +277,17 @@ class TaskGroup(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._handles: list[TaskHandle] = []
+        self._closed = False
 
     def run(self, work: Callable[[TaskState], Any], name: str, start: bool = True) -> TaskHandle:
+        """A handle for ``work`` in a thread of its own (started unless ``start`` is False). After
+        ``shutdown`` the handle is cancelled and never started: no thread may outlive its owner (Qt
+        aborts the process when a running QThread is destroyed)."""
         self._forget_finished()
         handle = run_task(work, self, name, start=False)
+        if self._closed:
+            handle.cancel()
+            return handle
         self._handles.append(handle)
         return handle.start() if start else handle
 
@@ -301,7 +308,8 @@ class TaskGroup(QObject):
         return sum(1 for h in self._handles if h.thread_running())
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Cancel every task and wait for its thread; True if all ended in time."""
+        """Cancel every task and wait for its thread; True if all ended in time. Later tasks never start."""
+        self._closed = True
         for handle in self._handles:
             handle.cancel()
         ok = True

@@ -125,3 +125,19 @@ def test_a_run_that_cannot_use_its_workers_says_why_in_the_status_bar(qtbot, tin
     state.message.connect(said.append)
     state.set_snapshot(first)
     assert len(said) == 1 and "bn1" in said[0] and "one worker instead of 2" in said[0]
+
+
+def test_a_task_group_runs_work_until_shut_down_and_never_after(qtbot):
+    from cnnlab.app.runner import TaskGroup
+
+    group = TaskGroup()
+    ran = []
+    handle = group.run(lambda state: ran.append(1) or 7, "before")
+    with qtbot.waitSignal(handle.finished, timeout=5_000):
+        pass
+    assert (handle.outcome, handle.result, ran) == ("done", 7, [1])
+    assert group.shutdown()
+    late = group.run(lambda state: ran.append(2), "after")  # a window closed before this was asked for
+    assert not late.is_running() and not late.thread_running() and late.is_cancelled
+    qtbot.wait(50)
+    assert ran == [1]
