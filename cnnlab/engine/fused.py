@@ -27,6 +27,7 @@ from cnnlab.engine.layers.base import Layer
 from cnnlab.engine.layers.conv import ConvPlan, augmented_weights, prefer_wide, store_weight_grads
 from cnnlab.engine.layers.pool import max_and_rises, route_rises
 from cnnlab.engine.layers.scratch import Scratch
+from cnnlab.engine.layers.winograd import WinogradPlan, prefer_winograd
 
 
 def can_fuse(conv: Layer, act: Layer | None, pool: Layer) -> bool:
@@ -51,27 +52,30 @@ class FusedConvPool:
         self.layers = [layer for layer in (conv, act, pool) if layer is not None]
         self.is_max = isinstance(pool, MaxPool2D)
         self._scratch = Scratch()
-        self._plans: dict[tuple[int, ...], ConvPlan] = {}
+        self._plans: dict[tuple[int, ...], ConvPlan | WinogradPlan] = {}
         self._cache: tuple = ()  # what forward left for backward
+        self.winograd = True  # 3x3 convolutions with enough channels compute with F(2x2, 3x3)
 
     @property
     def need_input_grad(self) -> bool:
         return self.conv.need_input_grad
 
-    def _plan(self, shape: tuple[int, ...]) -> ConvPlan:
+    def _plan(self, shape: tuple[int, ...]) -> ConvPlan | WinogradPlan:
         found = self._plans.get(shape)
         if found is None:
             p = self.pool.stride
             wide = self.is_max and prefer_wide(self.conv, shape, p)
-            found = self._plans[shape] = ConvPlan(self.conv, shape, p, wide)
+            if self.winograd and prefer_winograd(self.conv, shape, p, wide, self.is_max):
+                found = self._plans[shape] = WinogradPlan(self.conv, shape)
+            else:
+                found = self._plans[shape] = ConvPlan(self.conv, shape, p, wide)
         return found
 
     def forward_bl(self, x: np.ndarray, training: bool) -> np.ndarray:
         plan, scratch = self._plan(x.shape), self._scratch
         f, kk = self.conv.filters, plan.kk
-        cols = plan.columns_of(x, scratch)
         w_aug = augmented_weights(self.conv)
-        z = plan.product(w_aug, cols, plan.output_buffer(scratch, x.dtype))
+        cols, z = plan.convolve(x, w_aug, scratch)
         shape = (f, plan.ph, plan.pw, plan.n)
         if self.is_max:
             top = scratch.get("pooled", shape, x.dtype)
@@ -82,7 +86,10 @@ class FusedConvPool:
                 # Evaluation: one call over the window axis (measured faster than one maximum per
                 # offset at one image); the backward pass, if one follows, finds the rises itself.
                 rises = None
-                np.maximum.reduce(z.reshape(f, kk, plan.cells), axis=1, out=top.reshape(f, plan.cells))
+                if isinstance(plan, WinogradPlan):
+                    plan.pool_max(z, top.reshape(f, plan.cells))
+                else:
+                    np.maximum.reduce(z.reshape(f, kk, plan.cells), axis=1, out=top.reshape(f, plan.cells))
             # A fresh array leaves the stage: the maxima stay here for the backward pass.
             if self.act is None:
                 out = top.copy()
@@ -99,12 +106,12 @@ class FusedConvPool:
         self._cache = (plan, cols, w_aug, z, top, rises if self.is_max else None)
         return out
 
-    def _rises(self, plan: ConvPlan) -> list[np.ndarray]:
+    def _rises(self, plan: ConvPlan | WinogradPlan) -> list[np.ndarray]:
         """Boolean scratch for ``max_and_rises``, in the shape of one window offset's values."""
         shape = self._offset_shape(plan)
         return [self._scratch.get(f"rise{k}", shape, np.bool_) for k in range(1, plan.kk)]
 
-    def _offset_shape(self, plan: ConvPlan) -> tuple[int, ...]:
+    def _offset_shape(self, plan: ConvPlan | WinogradPlan) -> tuple[int, ...]:
         f = self.conv.filters
         return (f, plan.ph, plan.pw, plan.n) if plan.wide else (f, plan.cells)
 
@@ -132,10 +139,9 @@ class FusedConvPool:
             share = np.ascontiguousarray(share)
             dz = share if self.act is None else self.act.backward_bl(share)
             dz = dz.reshape(f, plan.columns)
-        store_weight_grads(conv, plan.weight_gradient(dz, cols, scratch))
-        if not conv.need_input_grad:
-            return None
-        return plan.input_gradient(dz, w_aug, scratch)
+        dw_aug, dx = plan.gradients(dz, cols, w_aug, scratch, conv.need_input_grad)
+        store_weight_grads(conv, dw_aug)
+        return dx
 
 
 def plan_stages(layers: list[Layer]) -> list:

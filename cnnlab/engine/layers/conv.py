@@ -379,6 +379,18 @@ class ConvPlan:
             np.copyto(target, pool_ordered_view(self.conv, xp, p, self.ph, self.pw))
         return cols
 
+    def convolve(self, x: np.ndarray, w_aug: np.ndarray, scratch: Scratch) -> tuple[np.ndarray, np.ndarray]:
+        """(the column matrix, the output in this plan's order): im2col, then the product."""
+        cols = self.columns_of(x, scratch)
+        return cols, self.product(w_aug, cols, self.output_buffer(scratch, x.dtype))
+
+    def gradients(
+        self, dz: np.ndarray, cols: np.ndarray, w_aug: np.ndarray, scratch: Scratch, input_grad: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(d[W | b], dL/dx or None) from the output gradient dz in column order."""
+        dw = self.weight_gradient(dz, cols, scratch)
+        return dw, self.input_gradient(dz, w_aug, scratch) if input_grad else None
+
     def output_buffer(self, scratch: Scratch, dtype) -> np.ndarray:
         """Where the product goes: (F, columns), or (F, rows * Wp * N) on the wide grid."""
         f = self.conv.filters

@@ -1,0 +1,124 @@
+"""Winograd's F(2x2, 3x3) in the fused conv-pool stage (engine/layers/winograd.py): the same numbers as
+the im2col products to float32 rounding, exact gradients in float64, the direct convolution's exact
+zeros on empty windows, and taken exactly where it pays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnlab.engine import NetSpec, build, load_preset
+from cnnlab.engine.gradcheck import check_network
+from cnnlab.engine.layers import Conv2D
+from cnnlab.engine.layers.conv import ConvPlan, augmented_weights
+from cnnlab.engine.layers.scratch import Scratch
+from cnnlab.engine.layers.winograd import WinogradPlan, prefer_winograd
+from tests.engine.test_fast_paths import close_in_float32
+
+
+def both_plans(conv, x):
+    plans = ConvPlan(conv, x.shape, 2), WinogradPlan(conv, x.shape)
+    w = augmented_weights(conv)
+    out = []
+    for plan in plans:
+        scratch = Scratch()
+        cols, z = plan.convolve(x, w, scratch)
+        out.append((plan, scratch, cols, by_offset(plan, z)))
+    return w, out
+
+
+def by_offset(plan, z) -> np.ndarray:
+    """(window offset, F, cells), whatever the plan's layout."""
+    return np.stack([view.copy() for view in plan.offsets(z)])
+
+
+def laid_out(plan, per_offset: np.ndarray) -> np.ndarray:
+    """The plan's own layout of a (window offset, F, cells) array."""
+    if getattr(plan, "offset_major", False):
+        return np.ascontiguousarray(per_offset).reshape(4, -1)
+    return np.ascontiguousarray(per_offset.transpose(1, 0, 2)).reshape(len(per_offset[0]), -1)
+
+
+@pytest.mark.parametrize(
+    ("shape", "padding"),
+    [((16, 14, 14, 8), "same"), ((16, 15, 13, 9), "valid"), ((20, 9, 12, 8), 1), ((16, 8, 8, 64), "same")],
+    ids=["same-even", "valid-odd", "pad1-odd", "batch64"],
+)
+def test_forward_and_both_gradients_match_the_im2col_products(rng, shape, padding):
+    conv = Conv2D(shape[0], 24, 3, 1, padding, rng=rng)
+    conv.params["b"][...] = rng.standard_normal(24).astype(np.float32)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w, ((plain, s1, cols, z1), (wino, s2, v, z2)) = both_plans(conv, x)
+    assert z1.shape == z2.shape == (4, 24, plain.cells)
+    close_in_float32(z2, z1, "output")
+    dz = rng.standard_normal(z1.shape).astype(np.float32)
+    dz1, dz2 = laid_out(plain, dz), laid_out(wino, dz)
+    dw1, dx1 = plain.gradients(dz1, cols, w, s1, True)
+    dw2, dx2 = wino.gradients(dz2, v, w, s2, True)
+    close_in_float32(dw2, dw1, "d[W | b]")
+    assert dx2.shape == shape
+    close_in_float32(dx2, dx1, "dx")
+    dw_only, none = wino.gradients(dz2, v, w, s2, False)
+    assert none is None
+    np.testing.assert_array_equal(dw_only, dw2)
+
+
+def test_empty_windows_give_exactly_the_bias_as_the_direct_convolution(rng):
+    conv = Conv2D(16, 16, 3, 1, "same", rng=rng)
+    conv.params["b"][...] = np.linspace(-1, 1, 16, dtype=np.float32)
+    x = np.abs(rng.standard_normal((16, 12, 12, 8)).astype(np.float32)) + 0.5
+    x[:, :6] = 0.0  # the top half blank, as MNIST's border after a ReLU
+    x[:, :, :, 1] = 0.0  # one image blank
+    _, ((_, _, _, z1), (_, _, _, z2)) = both_plans(conv, x)
+    empty = z1 == conv.params["b"][None, :, None]  # the direct convolution: exactly the bias
+    assert empty.mean() > 0.3
+    np.testing.assert_array_equal(z2[empty], z1[empty])
+    close_in_float32(z2, z1)
+
+
+def test_float64_gradients_are_exact_through_a_winograd_stage(rng):
+    spec = NetSpec(
+        (16, 8, 8),
+        (
+            {"type": "conv2d", "filters": 16, "kernel": 3, "padding": "same"},
+            {"type": "relu"},
+            {"type": "maxpool2d", "kernel": 2},
+            {"type": "flatten"},
+            {"type": "dense", "units": 4},
+        ),
+    )
+    net = build(spec, rng)
+    net.layers[0].params["b"][...] = 0.1
+    x = rng.random((8, 16, 8, 8))  # no blank rows: their ties in the pool are kinks, not gradients
+    errors = check_network(net, x, np.arange(8) % 4, rng, per_array=120)
+    assert isinstance(net.stages[0]._plan((16, 8, 8, 8)), WinogradPlan)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_the_path_is_taken_where_it_pays():
+    mnist99 = build(load_preset("mnist99"), np.random.default_rng(0))
+    seed = build(load_preset("seed"), np.random.default_rng(0))
+    assert isinstance(mnist99.stages[1]._plan((32, 14, 14, 64)), WinogradPlan)
+    assert not isinstance(mnist99.stages[0]._plan((1, 28, 28, 64)), WinogradPlan)  # one channel
+    assert not isinstance(seed.stages[1]._plan((8, 13, 13, 64)), WinogradPlan)  # too thin
+    assert not isinstance(mnist99.stages[1]._plan((32, 14, 14, 1)), WinogradPlan)  # one image: wide grid
+    assert not isinstance(mnist99.stages[1]._plan((32, 14, 14, 7)), WinogradPlan)  # pieces too small
+    five = Conv2D(32, 32, 5, 1, "same")
+    strided = Conv2D(32, 32, 3, 2, "same")
+    assert not prefer_winograd(five, (32, 14, 14, 8), 2, False)
+    assert not prefer_winograd(strided, (32, 14, 14, 8), 2, False)
+    assert not prefer_winograd(Conv2D(32, 32, 3), (32, 14, 14, 8), 3, False)  # a 3x3 pool
+
+
+def test_a_training_run_through_winograd_repeats_to_the_bit():
+    def run():
+        rng = np.random.default_rng(4)
+        net = build(load_preset("mnist99"), rng)
+        x = rng.random((16, 1, 28, 28), dtype=np.float32)
+        x[:, :, :5] = 0
+        net.compute_gradients(x, rng.integers(0, 10, 16))
+        return {name: g.copy() for name, _, g in net.named_parameters()}
+
+    first, second = run(), run()
+    for name, grad in first.items():
+        np.testing.assert_array_equal(grad, second[name], err_msg=name)
