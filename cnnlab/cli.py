@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
         bench.add_argument(
             flag, nargs="+", type=whole_arg(1), metavar="N", help=f"{whose} counts (default 1 and every core)"
         )
+    bench.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also train independent processes (one per worker, no communication) against one: the "
+        "most several workers can reach on this machine",
+    )
     bench.set_defaults(func=_run_bench)
 
     _add_data_parser(sub)
@@ -162,6 +168,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         infer_batches=args.infer_batches,
         torch_threads=args.torch_threads,
         workers=args.workers,
+        ceiling=args.ceiling,
     )
 
 

@@ -11,12 +11,22 @@ Engines: ``cnnlab`` (the engine, one BLAS thread per worker, at one worker and a
 ``training.parallel``; an evaluation batch is split from two images per worker), ``numpy-reference`` (a
 careful plain NumPy seed net, ``training.bench_reference``: the yardstick the engine must beat) and,
 with ``--torch``, ``torch`` (PyTorch eager, imported only then, at one thread and at every core).
+
+With ``--ceiling``, each training case at several workers also gets ``independent``: that many
+processes, each training its own copy of the net on its share of the batch with no communication at
+all, in rounds against one process training on the whole batch. Data-parallel training cannot beat
+that figure on the machine (its workers do the same arithmetic and also wait for each other), so it
+says how much of a shortfall is the lab's and how much the machine's (cores that slow each other
+down: on the 2-vCPU machine this was written on, an in-cache copy took 2.06x as long while the other
+vCPU made the same copies).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -336,6 +346,109 @@ def _measure(contenders, net, mode, batch, seconds, torch, torch_threads, blas) 
     return results
 
 
+def measure_ceiling(net: str, batch: int, workers: int, seconds: float, block: float = 0.5) -> Measurement:
+    """``workers`` independent processes training on batch / workers images each (see the module),
+    in rounds against this process training on the whole batch: aggregate images/s and, round by
+    round, its ratio to the one process's."""
+    spec = load_preset(net)
+    context = multiprocessing.get_context("spawn")
+    parts = [stop - start for start, stop in _shares(batch, workers)]
+    conns, procs = [], []
+    try:
+        for size in parts:
+            here, there = context.Pipe()
+            proc = context.Process(target=_independent, args=(there, spec.to_dict(), size), daemon=True)
+            proc.start()
+            there.close()
+            conns.append(here)
+            procs.append(proc)
+        for conn in conns:
+            conn.recv()  # ready
+        one = _trainer(spec, batch)
+        rounds = max(3, round(seconds / block))
+        alone, together = [], []
+        for _ in range(rounds):
+            time.sleep(0.02)
+            alone.append(_images_per_s(one, batch, block))
+            for conn in conns:
+                conn.send(block)
+            together.append(sum(conn.recv() for conn in conns))
+    finally:
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+    ratios = [t / a for t, a in zip(together, alone, strict=True)]
+    times = [batch / rate for rate in together]
+    return Measurement(
+        net,
+        "train",
+        batch,
+        "independent",
+        images_per_s=statistics.median(together),
+        images_per_s_range=(min(together), max(together)),
+        ms=statistics.median(times) * 1e3,
+        ms_range=(min(times) * 1e3, max(times) * 1e3),
+        rounds=rounds,
+        workers=workers,
+        vs_one_worker=statistics.median(ratios),
+        vs_one_worker_range=(min(ratios), max(ratios)),
+    )
+
+
+def _shares(n: int, workers: int) -> list[tuple[int, int]]:
+    from cnnlab.training.parallel import shares
+
+    return shares(n, workers)
+
+
+def _trainer(spec: NetSpec, batch: int) -> Callable[[], None]:
+    """One SGD-momentum step on a fixed random batch, as the cnnlab contender does."""
+    rng = np.random.default_rng(0)
+    net = build(spec, rng)
+    opt = SGD(net, lr=0.01, momentum=0.9)
+    x = rng.random((batch, *spec.input_shape), dtype=np.float32)
+    y = rng.integers(0, spec.output_shape()[0], batch)
+
+    def step() -> None:
+        net.compute_gradients(x, y)
+        opt.step()
+
+    for _ in range(2):
+        step()
+    return step
+
+
+def _images_per_s(step: Callable[[], None], batch: int, seconds: float) -> float:
+    start = time.perf_counter()
+    steps = 0
+    while steps == 0 or time.perf_counter() - start < seconds:
+        step()
+        steps += 1
+    return steps * batch / (time.perf_counter() - start)
+
+
+def _independent(conn, spec: dict, batch: int) -> None:
+    """An independent process of ``measure_ceiling``: trains when told for how long, answers its
+    images/s, until told None."""
+    from cnnlab.training.blas import limit_blas_threads
+
+    limit_blas_threads(1)
+    step = _trainer(NetSpec.from_dict(spec), batch)
+    conn.send("ready")
+    while True:
+        try:
+            seconds = conn.recv()
+        except EOFError:
+            return
+        if seconds is None:
+            return
+        conn.send(_images_per_s(step, batch, seconds))
+
+
 def environment(torch=None, blas: list[dict] | None = None) -> dict:
     env = {
         "python": platform.python_version(),
@@ -358,9 +471,11 @@ def run_bench(
     infer_batches: list[int] | None = None,
     torch_threads: list[int] | None = None,
     workers: list[int] | None = None,
+    ceiling: bool = False,
 ) -> int:
-    """Measure and print; ``batches`` are the training batch sizes, ``infer_batches`` the inference ones.
-    An unknown preset name raises ``SpecError`` before anything is measured."""
+    """Measure and print; ``batches`` are the training batch sizes, ``infer_batches`` the inference ones;
+    ``ceiling`` adds the independent processes (see the module). An unknown preset name raises
+    ``SpecError`` before anything is measured."""
     for net in nets:
         load_preset(net)
     torch_module = import_torch() if torch else None
@@ -387,7 +502,10 @@ def run_bench(
         print(head + (f"{'vs torch, 1 thr':>20}" if torch_module is not None else ""))
     infer = [1, 1000] if infer_batches is None else infer_batches
     for net, mode, batch in cases(nets, batches, infer):
-        for m in measure_case(net, mode, batch, seconds, torch_module, thread_counts, worker_counts):
+        found = measure_case(net, mode, batch, seconds, torch_module, thread_counts, worker_counts)
+        if ceiling and mode == "train":
+            found += [measure_ceiling(net, batch, count, seconds) for count in worker_counts if count > 1]
+        for m in found:
             if as_json:
                 print(json.dumps(m.row()), flush=True)
             else:
@@ -398,6 +516,8 @@ def run_bench(
 def _line(m: Measurement) -> str:
     if m.threads is not None:
         who = f"{m.engine} ({m.threads} thr)"
+    elif m.engine == "independent":
+        who = f"independent ({m.workers} procs: {m.vs_one_worker:.2f}x)"
     elif m.vs_one_worker is not None:
         who = f"{m.engine} ({m.workers} workers: {m.vs_one_worker:.2f}x)"
     else:

@@ -176,3 +176,24 @@ def test_an_unknown_preset_is_refused_before_anything_is_measured(capsys, monkey
     assert cli.main(["bench", "--nets", "seed", "nope"]) == cli.EXIT_USER_ERROR
     out, err = capsys.readouterr()
     assert out == "" and "unknown preset 'nope'" in err
+
+
+@pytest.mark.slow  # starts two processes
+def test_the_ceiling_trains_independent_processes_against_one(capsys, monkeypatch):
+    monkeypatch.setattr(bench, "run_rounds", _quick_rounds)
+    argv = ["bench", "--json", "--ceiling", "--nets", "seed", "--batches", "6", "--infer-batches", "2"]
+    assert cli.main([*argv, "--workers", "1", "2", "--seconds", "0.3"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()[1:]]
+    seen = [(r["mode"], r["engine"], r["workers"]) for r in rows]
+    assert seen[:4] == [
+        ("train", "cnnlab", 1),
+        ("train", "cnnlab", 2),
+        ("train", "numpy-reference", 1),
+        ("train", "independent", 2),  # after the case's engines; none for inference
+    ]
+    assert [r["engine"] for r in rows[4:]] == ["cnnlab", "numpy-reference"]
+    ceiling = rows[3]
+    assert ceiling["rounds"] >= 3 and ceiling["images_per_s"] > 0
+    low, high = ceiling["vs_one_worker_range"]
+    assert 0 < low <= ceiling["vs_one_worker"] <= high
+    assert ceiling["ms"] == pytest.approx(6 / ceiling["images_per_s"] * 1e3, rel=0.5)
