@@ -14,8 +14,8 @@ out of a worker at a step beyond its images' losses and logits. A pipe per worke
 "done"; each is announced first by a counter in a small shared control segment, which the waiting
 side watches without system calls for a moment before it blocks on the pipe (``SPIN_SECONDS``,
 ``Waiter``). The gradients are added in worker order, so a run is bit-identical for a given seed and
-worker count, and equals a one-worker run within float32 rounding (another order of summation; on the
-seed net at batch 64, two workers cut the batch where its micro-batches are cut anyway).
+worker count, and equals a one-worker run within float32 rounding (another order of summation; on the seed net at batch 64, two
+workers cut the batch where its micro-batches are cut anyway).
 
 Randomness: when the network has Dropout, the session's model generator draws one seed per worker at
 every step, and each worker's masks come from a generator made from its seed: reproducible for a
