@@ -13,8 +13,8 @@ gradients straight into its slot (its arrays are views of the segments), so noth
 out of a worker at a step beyond its images' losses and logits. A pipe per worker carries only "go" and
 "done"; each is announced first by a counter in a small shared control segment, which the waiting
 side watches without system calls for a moment before it blocks on the pipe (``SPIN_SECONDS``,
-``Waiter``). The gradients are added in worker order, so a run is bit-identical for a given seed and
-worker count, and equals a one-worker run within float32 rounding (another order of summation; on the seed net at batch 64, two
+``Waiter``). The gradients are added in worker order, so a run is bit-identical for a given seed and worker count, and equals a
+one-worker run within float32 rounding (another order of summation; on the seed net at batch 64, two
 workers cut the batch where its micro-batches are cut anyway).
 
 Randomness: when the network has Dropout, the session's model generator draws one seed per worker at
