@@ -11,9 +11,8 @@ The weights, the batch and every worker's gradients travel through shared memory
 (``multiprocessing.shared_memory``): a worker's network computes on the shared weights and writes its
 gradients straight into its slot (its arrays are views of the segments), so nothing is copied into or
 out of a worker at a step beyond its images' losses and logits. A pipe per worker carries only "go" and
-"done"; each is announced first by a counter in a small shared control segment, which the waiting
-side watches without system calls for a moment before it blocks on the pipe (``SPIN_SECONDS``,
-``Waiter``). The gradients are added in worker order, so a run is bit-identical for a given seed and worker count, and equals a
+"done", and each side polls it briefly before blocking (``SPIN_SECONDS``). The gradients are
+added in worker order, so a run is bit-identical for a given seed and worker count, and equals a
 one-worker run within float32 rounding (another order of summation; on the seed net at batch 64, two
 workers cut the batch where its micro-batches are cut anyway).
 
@@ -60,9 +59,6 @@ SEGMENT_PREFIX = "cnnlab_"
 # where it matters; longer waits (evaluation, the GUI between runs) sleep as before.
 SPIN_SECONDS = 0.002
 ALIGN = 64  # bytes: each array in a shared segment starts on a cache line
-# The control segment: per worker two counters ("go", set by the calling process before each piece of
-# work it sends, and "done", set by the worker before it answers), each on a cache line of its own.
-COUNTER_STRIDE = ALIGN // 8  # int64 slots between counters
 
 
 class WorkerFailure(RuntimeError):
@@ -150,8 +146,6 @@ class WorkerPool:
         self._finalizer: weakref.finalize | None = None
         self._weights: list[np.ndarray] = []
         self._slots: list[list[np.ndarray]] = []
-        self._counters: memoryview | None = None  # the control segment as int64 (see COUNTER_STRIDE)
-        self._sent: list[int] = []  # pieces of work sent to each worker
         if workers > 1:
             coupled = coupled_layer(network)
             if coupled is not None:
@@ -177,9 +171,6 @@ class WorkerPool:
         self._finalizer = weakref.finalize(self, _shut_down, self._procs, self._conns, self._segments)
         weights = self._new_segment(size)
         gradients = self._new_segment(size * (self.active - 1))
-        control = self._new_segment(2 * ALIGN * (self.active - 1))
-        self._counters = _counters_of(control)
-        self._sent = [0] * (self.active - 1)
         self._weights = _views(weights.buf, params, 0)
         self._slots = [_views(gradients.buf, params, i * size) for i in range(self.active - 1)]
         spec = self.network.spec.to_dict()
@@ -187,12 +178,12 @@ class WorkerPool:
             here, there = context.Pipe()
             proc = context.Process(
                 target=serve,
-                args=(there, spec, dtype.str, weights.name, gradients.name, control.name, slot),
+                args=(there, spec, dtype.str, weights.name, gradients.name, slot),
                 name=f"cnnlab-worker-{slot + 1}",
                 daemon=True,  # multiprocessing ends it at exit even if nothing else does
             )
             self._conns.append(here)
-            self._waiters.append(Waiter(here, counter=(self._counters, done_counter(slot))))
+            self._waiters.append(Waiter(here))
             try:
                 proc.start()
             finally:
@@ -203,9 +194,6 @@ class WorkerPool:
         """Stop the workers and free the shared memory (safe to call more than once)."""
         self._weights, self._slots = [], []  # views of the segments: let go before they are closed
         self._waiters = []
-        if self._counters is not None:
-            self._counters.release()
-            self._counters = None
         self._batch, self._layout, self._arrays = None, None, []
         if self._finalizer is not None:
             self._finalizer()
@@ -296,7 +284,7 @@ class WorkerPool:
         for slot, (start, stop) in enumerate(parts[1:]):
             if stop > start:
                 seed = None if seeds is None else int(seeds[slot + 1])
-                self._go(slot, (kind, batch.name, layout.key, start, stop, n, seed))
+                self._send(slot, (kind, batch.name, layout.key, start, stop, n, seed))
                 busy.append(slot)
         return own_stop, busy, arrays
 
@@ -355,14 +343,6 @@ class WorkerPool:
             self._receive(slot, self.start_timeout, "ready")
         self._ready = True
 
-    def _go(self, slot: int, message: tuple) -> None:
-        """Send a worker a piece of work: its "go" counter first (a worker waiting for work watches
-        it without a system call), then the message itself."""
-        assert self._counters is not None
-        self._sent[slot] += 1
-        self._counters[go_counter(slot)] = self._sent[slot]
-        self._send(slot, message)
-
     def _send(self, slot: int, message: tuple) -> None:
         try:
             self._conns[slot].send(message)
@@ -376,11 +356,8 @@ class WorkerPool:
     def _receive(self, slot: int, timeout: float, expected: str) -> tuple:
         conn, proc = self._conns[slot], self._procs[slot]
         waited = 0.0
-        # A worker's answer to a piece of work is announced by its "done" counter reaching the count
-        # sent; the others ("ready", errors) come by the pipe alone.
-        seen = self._sent[slot] - 1 if expected == "done" else None
         try:
-            while not self._waiters[slot].ready(1.0, seen):
+            while not self._waiters[slot].ready(1.0):
                 waited += 1.0
                 if not proc.is_alive():
                     raise WorkerFailure(f"worker {slot + 1} ended (exit code {proc.exitcode})")
@@ -444,43 +421,24 @@ def _views(buffer, params: list[np.ndarray], start: int) -> list[np.ndarray]:
 
 
 class Waiter:
-    """Waits for a message on one connection: first watches for up to ``spin`` seconds without a
-    system call (a shared counter moving past ``seen``, where the sender sets one before sending;
-    otherwise polls the pipe), then blocks on the pipe (see ``SPIN_SECONDS``).
+    """Waits for a message on one connection: polls it without sleeping for up to ``spin`` seconds,
+    then blocks (see ``SPIN_SECONDS``). The pipe stays the only signal, so no wake-up can be lost."""
 
-    Why a counter: polling the pipe is a system call per look, and on this 2-vCPU machine a process
-    making them in a loop slowed the other core's training by 20-30% (measured: the seed net's 32
-    images took 1.24-1.32 ms against 1.02 beside an idle core), while plain memory reads cost it
-    nothing measurable. The pipe stays the signal that carries the message and the memory ordering
-    (the receiver reads it before touching the shared arrays), so no wake-up can be lost."""
-
-    def __init__(
-        self, conn, spin: float = SPIN_SECONDS, counter: tuple[memoryview, int] | None = None
-    ) -> None:
-        self.conn, self.spin, self.counter = conn, spin, counter
+    def __init__(self, conn, spin: float = SPIN_SECONDS) -> None:
+        self.conn, self.spin = conn, spin
         self._poller = None
         if hasattr(select, "poll"):  # one poll object, asked with timeout 0: a single cheap system call
             self._poller = select.poll()
             self._poller.register(conn.fileno(), select.POLLIN)
 
-    def ready(self, timeout: float, seen: int | None = None) -> bool:
-        """Whether a message (or the end of the pipe) is there, or announced by the counter moving
-        past ``seen`` (then it follows at once), within ``timeout`` seconds."""
+    def ready(self, timeout: float) -> bool:
+        """Whether a message (or the end of the pipe) is there within ``timeout`` seconds."""
         if self._poll_now():
             return True
         end = time.perf_counter() + min(self.spin, timeout)
-        if self.counter is not None and seen is not None:
-            counts, index = self.counter
-            if counts[index] != seen:
+        while time.perf_counter() < end:
+            if self._poll_now():
                 return True
-            while time.perf_counter() < end:
-                for _ in range(32):
-                    if counts[index] != seen:
-                        return True
-        else:
-            while time.perf_counter() < end:
-                if self._poll_now():
-                    return True
         rest = timeout - self.spin
         return rest > 0 and self.conn.poll(rest)
 
@@ -488,15 +446,6 @@ class Waiter:
         if self._poller is None:
             return self.conn.poll()
         return bool(self._poller.poll(0))
-
-
-def go_counter(slot: int) -> int:
-    """Where worker ``slot``'s "go" counter sits in the control segment (int64 index)."""
-    return 2 * slot * COUNTER_STRIDE
-
-
-def done_counter(slot: int) -> int:
-    return (2 * slot + 1) * COUNTER_STRIDE
 
 
 def _close(segment: shared_memory.SharedMemory) -> None:
@@ -544,9 +493,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 # -- the worker process ------------------------------------------------------------------------------
-def serve(
-    conn, spec: dict, dtype: str, weights_name: str, gradients_name: str, control_name: str, slot: int
-) -> None:
+def serve(conn, spec: dict, dtype: str, weights_name: str, gradients_name: str, slot: int) -> None:
     """A worker's life: build the network on the shared weights, then for each "step" message compute
     its share of the batch, its gradients landing in its slot, until "stop" or the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the session's to handle
@@ -561,10 +508,9 @@ def serve(
             )
             weights = _attach(weights_name, attached)
             gradients = _attach(gradients_name, attached)
-            counts = _counters_of(_attach(control_name, attached))
             share_arrays(network, weights.buf, gradients.buf, slot)
             dropouts = [layer for layer in network.layers if isinstance(layer, Dropout)]
-            waiter = Waiter(conn, counter=(counts, go_counter(slot)))
+            waiter = Waiter(conn)
         except Exception as exc:
             conn.send(("error", f"{type(exc).__name__}: {_one_line(exc)}"))
             return
@@ -572,10 +518,9 @@ def serve(
         batch = None
         arrays: list[np.ndarray] = []
         key = None
-        done = 0  # pieces of work answered; the "go" counter stays at this until the next is sent
         while True:
             try:
-                while not waiter.ready(3600.0, done):
+                while not waiter.ready(3600.0):
                     pass
                 message = conn.recv()
             except (EOFError, OSError):  # the parent is gone
@@ -606,14 +551,10 @@ def serve(
                     losses_out[start:stop] = losses
                     logits_out[start:stop] = logits
                 del images, marks, logits_out, losses_out
-                done += 1
-                counts[done_counter(slot)] = done
                 conn.send(("done",))
             except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {_one_line(exc)}"))
     finally:
-        if "counts" in locals():
-            counts.release()
         for segment in attached:  # views still alive keep their mapping until the process ends
             _close(segment)
 
@@ -629,13 +570,6 @@ def share_arrays(network, weights, gradients, slot: int) -> None:
         for key in layer.params:
             layer.params[key] = next(shared)
             layer.grads[key] = next(own)
-
-
-def _counters_of(segment: shared_memory.SharedMemory) -> memoryview:
-    """The control segment's counters, as int64 (release the view before closing the segment)."""
-    buffer = segment.buf
-    assert buffer is not None  # an open segment
-    return buffer.cast("q")
 
 
 def _attach(name: str, attached: list) -> shared_memory.SharedMemory:
