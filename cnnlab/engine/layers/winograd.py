@@ -5,8 +5,8 @@ gradient) were two thirds of a training step, and they ran near what OpenBLAS gi
 only way to make them faster is less arithmetic: F(2x2, 3x3) computes each 2x2 block of outputs from
 a 4x4 block of inputs with 16 multiplications per input and output channel instead of 36 (2.25x
 fewer), the rest being additions done on whole arrays. Measured on mnist99's second layer at batch 64
-(one core): the three products took 19.5 ms as im2col products and 11.8 ms as Winograd's 16 smaller
-ones each (about 9 ms in the pieces below, which keep their operands in cache).
+(one core): the three products took 20.6-20.8 ms as im2col products and 8.6-8.9 ms as Winograd's 16
+smaller ones each, in the pieces below (which keep their operands in cache).
 
 Why with a pool: a 2x2 block of outputs is exactly one window of the 2x2 pool after it, so the
 output transform writes the block's four values straight into a pool order, (window offset, F,
