@@ -41,11 +41,22 @@ def laid_out(plan, per_offset: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("shape", "padding"),
-    [((16, 14, 14, 8), "same"), ((16, 15, 13, 9), "valid"), ((20, 9, 12, 8), 1), ((16, 8, 8, 64), "same")],
-    ids=["same-even", "valid-odd", "pad1-odd", "batch64"],
+    [
+        ((16, 14, 14, 8), "same"),
+        ((16, 15, 13, 9), "valid"),
+        ((20, 9, 12, 8), 1),
+        ((16, 8, 8, 64), "same"),
+        ((16, 3, 3, 9), "same"),  # one block
+        ((16, 14, 14, 200), "same"),  # a row of blocks is more than a piece: pieces of part of a row
+    ],
+    ids=["same-even", "valid-odd", "pad1-odd", "batch64", "one-block", "part-rows"],
 )
 def test_forward_and_both_gradients_match_the_im2col_products(rng, shape, padding):
     conv = Conv2D(shape[0], 24, 3, 1, padding, rng=rng)
+    pieces = WinogradPlan(conv, shape).pieces
+    assert pieces and all(r1 > r0 and q1 > q0 for r0, r1, q0, q1 in pieces)
+    if shape[3] == 200:
+        assert any(q1 - q0 < 7 for _, _, q0, q1 in pieces)
     conv.params["b"][...] = rng.standard_normal(24).astype(np.float32)
     x = rng.standard_normal(shape).astype(np.float32)
     w, ((plain, s1, cols, z1), (wino, s2, v, z2)) = both_plans(conv, x)

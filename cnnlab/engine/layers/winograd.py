@@ -112,7 +112,9 @@ class WinogradPlan:
         # The pieces: (block row, first block column, end block column), fixed by the shape.
         # A piece is some whole rows of blocks, or part of one row.
         per_row = 16 * conv.filters * self.pw * n
-        if per_row <= PIECE_FLOATS:
+        if per_row == 0:  # no block at all (an output narrower than a pooling window)
+            self.pieces = []
+        elif per_row <= PIECE_FLOATS:
             step = max(1, PIECE_FLOATS // per_row)
             self.pieces = [(r, min(r + step, self.ph), 0, self.pw) for r in range(0, self.ph, step)]
         else:
