@@ -13,7 +13,7 @@ from cnnlab.engine.layers import Conv2D
 from cnnlab.engine.layers.conv import ConvPlan, augmented_weights
 from cnnlab.engine.layers.scratch import Scratch
 from cnnlab.engine.layers.winograd import WinogradPlan, prefer_winograd
-from tests.engine.test_fast_paths import close_in_float32
+from tests.engine.test_fast_paths import close_in_float32, on_grid
 
 
 def both_plans(conv, x):
@@ -133,3 +133,61 @@ def test_a_training_run_through_winograd_repeats_to_the_bit():
     first, second = run(), run()
     for name, grad in first.items():
         np.testing.assert_array_equal(grad, second[name], err_msg=name)
+
+
+def random_winograd_spec(rng: np.random.Generator) -> NetSpec:
+    """A small network whose conv-pool stages have the channels for Winograd: grey or colour images of
+    5-16 pixels, every padding, with or without an activation, one or two blocks."""
+    c, h, w = int(rng.integers(1, 4)), int(rng.integers(5, 17)), int(rng.integers(5, 17))
+    padding = ["same", "valid", 1][int(rng.integers(3))]
+    layers: list[dict] = [
+        {"type": "conv2d", "filters": int(rng.integers(16, 25)), "kernel": 3, "padding": padding}
+    ]
+    activation = ["relu", "leaky_relu", None][int(rng.integers(3))]
+    if activation:
+        layers.append({"type": activation})
+    layers.append({"type": "maxpool2d", "kernel": 2})
+    if rng.random() < 0.6:
+        layers += [
+            {"type": "conv2d", "filters": int(rng.integers(16, 33)), "kernel": 3, "padding": "same"},
+            {"type": "relu"},
+            {"type": "maxpool2d", "kernel": 2},
+        ]
+    return NetSpec((c, h, w), (*layers, {"type": "flatten"}, {"type": "dense", "units": 5}))
+
+
+def test_random_networks_through_winograd_match_the_layers():
+    """60 drawn architectures and batches (8-20 images, a third of each blank), on dyadic grids as in
+    test_fast_paths: logits, the input gradient and every parameter's gradient match the layer-by-layer
+    path, and Winograd is taken in a third of them or more."""
+    rng = np.random.default_rng(17)
+    taken = 0
+    for case in range(60):
+        spec = random_winograd_spec(rng)
+        try:
+            spec.validate()
+        except ValueError:
+            continue  # a pool that does not fit: the spec is refused, as it should be
+        n = int(rng.integers(8, 21))
+        fused = build(spec, np.random.default_rng(case))
+        on_grid(fused)
+        plain = build(spec, np.random.default_rng(case))
+        plain.load_state_dict(fused.state_dict())
+        plain.stages = list(plain.layers)
+        c, h, w = spec.input_shape
+        x = np.round(rng.random((n, c, h, w), dtype=np.float32) * 8) / 8
+        x[: n // 3, :, : h // 3] = 0.0
+        out_f, out_p = fused.forward(x, False), plain.forward(x, False)
+        np.testing.assert_allclose(out_f, out_p, rtol=1e-5, atol=1e-6 * float(np.abs(out_p).max()))
+        dlogits = rng.standard_normal(out_f.shape).astype(np.float32)
+        close_in_float32(fused.backward(dlogits, input_grad=True), plain.backward(dlogits, input_grad=True))
+        for (name, _, g_f), (_, _, g_p) in zip(
+            fused.named_parameters(), plain.named_parameters(), strict=True
+        ):
+            close_in_float32(g_f, g_p, f"{name} in case {case}")
+        taken += any(
+            isinstance(plan, WinogradPlan)
+            for stage in fused.stages
+            for plan in getattr(stage, "_plans", {}).values()
+        )
+    assert taken >= 20
