@@ -394,3 +394,44 @@ def test_a_worker_network_computes_on_the_shared_weights_and_fills_its_own_slot(
     for (_, _, g), mine, other, last in zip(reference.named_parameters(), *slots, strict=True):
         np.testing.assert_array_equal(other, g)  # slot 1, and nothing written into the others
         assert not mine.any() and not last.any()
+
+
+@pytest.mark.slow
+def test_the_networks_weights_live_in_shared_memory_while_the_pool_runs_and_come_back_after(rng):
+    net = build(NO_DROPOUT, np.random.default_rng(5))
+    before = net.state_dict()
+    private = {name: p for name, p, _ in net.named_parameters()}
+    pool = WorkerPool(net, 2)
+    try:
+        pool.start()
+        weights = pool._segments[0]
+        segment = np.frombuffer(weights.buf, np.uint8)
+        for name, param, _ in net.named_parameters():
+            assert param is not private[name] and np.shares_memory(param, segment), name
+            np.testing.assert_array_equal(param, before[name])  # the same values, moved
+        del segment
+        opt = SGD(net, lr=0.5, momentum=0.9)
+        one = build(NO_DROPOUT, np.random.default_rng(5))
+        x = rng.random((20, *NO_DROPOUT.input_shape), dtype=np.float32)
+        y = rng.integers(0, 4, 20)
+        for step in range(3):
+            if step == 1:  # an array put in a layer's place mid-run is taken in at the next step
+                net.layers[0].params["W"] = net.layers[0].params["W"] * -1.0
+            one.load_state_dict(net.state_dict())
+            one.compute_gradients(x, y)
+            pool.compute_gradients(x, y, rng)
+            assert pool.active == 2
+            expected = grads_of(one)
+            for name, g in grads_of(net).items():
+                close_in_float32(g, expected[name])  # the worker saw the same weights
+            opt.step()
+        net.layers[4].params["b"] = np.zeros(5, np.float32)  # another shape: the pool lets go of it
+        with pytest.raises(ValueError):  # and the network's own pass says what is wrong
+            pool.compute_gradients(x, y, rng)
+        assert pool.active == 1 and "dense1.b changed shape" in pool.note
+        last = net.state_dict()
+    finally:
+        pool.close()
+    for name, param, _ in net.named_parameters():  # private again (own memory), the trained values
+        assert param.base is None, name
+        np.testing.assert_array_equal(param, last[name])
