@@ -30,16 +30,13 @@ def build_menus(window: MainWindow) -> None:
     file_menu.addAction(a["quit"])
 
     data_menu = menu.addMenu("&Data")
-    window.dataset_group = QActionGroup(window)
-    window.dataset_actions: dict[str, QAction] = {}
-    for name, info in DATASETS.items():
-        action = QAction(info.title, window, checkable=True)
-        action.setToolTip(f"Train on {info.title}.")
-        action.setStatusTip(f"Train on {info.title}.")
-        action.triggered.connect(lambda _=False, n=name: window.data.choose(n))
-        window.dataset_group.addAction(action)
-        data_menu.addAction(action)
-        window.dataset_actions[name] = action
+    window.dataset_group, window.dataset_actions = _choices(
+        window,
+        data_menu,
+        {name: (info.title, f"Train on {info.title}.") for name, info in DATASETS.items()},
+        lambda name: window.data.choose(name),
+        status_tips=True,
+    )
     data_menu.addSeparator()
     for key in ("download", "choose_folder", "use_synthetic", "reload_data"):
         data_menu.addAction(a[key])
@@ -56,15 +53,12 @@ def build_menus(window: MainWindow) -> None:
     view_menu.addSeparator()
     view_menu.addAction(a["lesson"])
     theme_menu = view_menu.addMenu("T&heme")
-    window.theme_group = QActionGroup(window)
-    window.theme_actions: dict[str, QAction] = {}
-    for name in THEME_NAMES:
-        action = QAction(name.capitalize(), window, checkable=True)
-        action.setToolTip(f"Use the {name} theme.")
-        action.triggered.connect(lambda _=False, n=name: window.state.set_theme(n))
-        window.theme_group.addAction(action)
-        theme_menu.addAction(action)
-        window.theme_actions[name] = action
+    window.theme_group, window.theme_actions = _choices(
+        window,
+        theme_menu,
+        {name: (name.capitalize(), f"Use the {name} theme.") for name in THEME_NAMES},
+        lambda name: window.state.set_theme(name),
+    )
     theme_menu.addSeparator()
     theme_menu.addAction(a["toggle_theme"])
     view_menu.addAction(a["reset_layout"])
@@ -94,6 +88,23 @@ def build_toolbar(window: MainWindow) -> None:
     window.toolbar = toolbar
     for button in toolbar.findChildren(QToolButton):
         button.setFocusPolicy(Qt.NoFocus)  # Space must stay the window's pause key
+
+
+def _choices(window, menu, items: dict, choose, status_tips: bool = False):
+    """One checkable action per item ({name: (text, tip)}) in ``menu``, exclusive in a new group, each
+    calling ``choose(name)``: returns (the group, {name: action})."""
+    group = QActionGroup(window)
+    actions: dict[str, QAction] = {}
+    for name, (text, tip) in items.items():
+        action = QAction(text, window, checkable=True)
+        action.setToolTip(tip)
+        if status_tips:
+            action.setStatusTip(tip)
+        action.triggered.connect(lambda _=False, n=name: choose(n))
+        group.addAction(action)
+        menu.addAction(action)
+        actions[name] = action
+    return group, actions
 
 
 def build_status_bar(window: MainWindow) -> None:

@@ -86,10 +86,7 @@ class FusedConvPool:
                 # Evaluation: one call over the window axis (measured faster than one maximum per
                 # offset at one image); the backward pass, if one follows, finds the rises itself.
                 rises = None
-                if isinstance(plan, WinogradPlan):
-                    plan.pool_max(z, top.reshape(f, plan.cells))
-                else:
-                    np.maximum.reduce(z.reshape(f, kk, plan.cells), axis=1, out=top.reshape(f, plan.cells))
+                plan.pool_max(z, top.reshape(f, plan.cells))
             # A fresh array leaves the stage: the maxima stay here for the backward pass.
             if self.act is None:
                 out = top.copy()

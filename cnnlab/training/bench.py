@@ -39,7 +39,7 @@ import numpy as np
 
 from cnnlab.engine import SGD, NetSpec, build, load_preset
 from cnnlab.training.bench_reference import SeedNetReference
-from cnnlab.training.parallel import WorkerPool
+from cnnlab.training.parallel import WorkerPool, shares
 
 REFERENCE_NETS = ("seed",)  # the presets the careful NumPy reference implements
 
@@ -166,20 +166,13 @@ def run_rounds(contenders: list[Contender], seconds: float, block: float = 0.25)
 
 
 def _cnnlab_contender(spec: NetSpec, mode: str, batch: int, rng: np.random.Generator, workers: int = 1):
-    net = build(spec, rng)
-    x = rng.random((batch, *spec.input_shape), dtype=np.float32)
-    pool = WorkerPool(net, workers)
+    if mode == "train":
+        step, pool = _trainer(spec, batch, rng, workers)
+        return Contender("cnnlab", step, workers=workers, close=pool.close)
+    pool = WorkerPool(build(spec, rng), workers)
     pool.start()
-    if mode == "infer":
-        return Contender("cnnlab", lambda: pool.forward(x, training=False), workers=workers, close=pool.close)
-    opt = SGD(net, lr=0.01, momentum=0.9)
-    y = rng.integers(0, spec.output_shape()[0], batch)
-
-    def train() -> None:
-        pool.compute_gradients(x, y, rng)
-        opt.step()
-
-    return Contender("cnnlab", train, workers=workers, close=pool.close)
+    x = rng.random((batch, *spec.input_shape), dtype=np.float32)
+    return Contender("cnnlab", lambda: pool.forward(x, training=False), workers=workers, close=pool.close)
 
 
 def _reference_call(spec: NetSpec, mode: str, batch: int, rng: np.random.Generator) -> Callable[[], object]:
@@ -352,7 +345,7 @@ def measure_ceiling(net: str, batch: int, workers: int, seconds: float, block: f
     round, its ratio to the one process's."""
     spec = load_preset(net)
     context = multiprocessing.get_context("spawn")
-    parts = [stop - start for start, stop in _shares(batch, workers)]
+    parts = [stop - start for start, stop in shares(batch, workers)]
     conns, procs = [], []
     try:
         for size in parts:
@@ -364,7 +357,7 @@ def measure_ceiling(net: str, batch: int, workers: int, seconds: float, block: f
             procs.append(proc)
         for conn in conns:
             conn.recv()  # ready
-        one = _trainer(spec, batch)
+        one = _warm(_trainer(spec, batch, np.random.default_rng(0))[0])
         rounds = max(3, round(seconds / block))
         alone, together = [], []
         for _ in range(rounds):
@@ -399,25 +392,25 @@ def measure_ceiling(net: str, batch: int, workers: int, seconds: float, block: f
     )
 
 
-def _shares(n: int, workers: int) -> list[tuple[int, int]]:
-    from cnnlab.training.parallel import shares
-
-    return shares(n, workers)
-
-
-def _trainer(spec: NetSpec, batch: int) -> Callable[[], None]:
-    """One SGD-momentum step on a fixed random batch, as the cnnlab contender does."""
-    rng = np.random.default_rng(0)
-    net = build(spec, rng)
-    opt = SGD(net, lr=0.01, momentum=0.9)
+def _trainer(
+    spec: NetSpec, batch: int, rng: np.random.Generator, workers: int = 1
+) -> tuple[Callable[[], None], WorkerPool]:
+    """(one SGD-momentum step on a fixed random batch, split across ``workers``; its pool, to close)."""
+    pool = WorkerPool(build(spec, rng), workers)
+    pool.start()
+    opt = SGD(pool.network, lr=0.01, momentum=0.9)
     x = rng.random((batch, *spec.input_shape), dtype=np.float32)
     y = rng.integers(0, spec.output_shape()[0], batch)
 
     def step() -> None:
-        net.compute_gradients(x, y)
+        pool.compute_gradients(x, y, rng)
         opt.step()
 
-    for _ in range(2):
+    return step, pool
+
+
+def _warm(step: Callable[[], None]) -> Callable[[], None]:
+    for _ in range(2):  # the first steps allocate scratch buffers
         step()
     return step
 
@@ -437,7 +430,7 @@ def _independent(conn, spec: dict, batch: int) -> None:
     from cnnlab.training.blas import limit_blas_threads
 
     limit_blas_threads(1)
-    step = _trainer(NetSpec.from_dict(spec), batch)
+    step = _warm(_trainer(NetSpec.from_dict(spec), batch, np.random.default_rng(0))[0])
     conn.send("ready")
     while True:
         try:

@@ -145,7 +145,6 @@ class WorkerPool:
         self._arrays: list[np.ndarray] = []
         self._ready = False
         self._finalizer: weakref.finalize | None = None
-        self._weights: list[np.ndarray] = []
         self._bound: list[tuple] = []  # (layer, key, view): the network's weights living in shared memory
         self._slots: list[list[np.ndarray]] = []
         if workers > 1:
@@ -173,8 +172,7 @@ class WorkerPool:
         self._finalizer = weakref.finalize(self, _shut_down, self._procs, self._conns, self._segments)
         weights = self._new_segment(size)
         gradients = self._new_segment(size * (self.active - 1))
-        self._weights = _views(weights.buf, params, 0)
-        self._bind_weights()
+        self._bind_weights(_views(weights.buf, params, 0))
         self._slots = [_views(gradients.buf, params, i * size) for i in range(self.active - 1)]
         spec = self.network.spec.to_dict()
         for slot in range(self.active - 1):
@@ -193,11 +191,11 @@ class WorkerPool:
                 there.close()  # the parent's copy: without closing it, a dead worker's pipe never ends
             self._procs.append(proc)
 
-    def _bind_weights(self) -> None:
+    def _bind_weights(self, shared: list[np.ndarray]) -> None:
         """Move the network's weights into the shared weights segment: each layer's array becomes its
         view there (same values), so the optimizer's in-place updates are what every worker reads,
         with no copy at each step (mnist99: 1.7 MB a step)."""
-        views = iter(self._weights)
+        views = iter(shared)
         for layer in self.network.layers:
             for key, param in layer.params.items():
                 view = next(views)
@@ -216,7 +214,7 @@ class WorkerPool:
         """Stop the workers and free the shared memory (safe to call more than once); the network keeps
         its weights, in its own memory again."""
         self._unbind_weights()
-        self._weights, self._slots = [], []  # views of the segments: let go before they are closed
+        self._slots = []  # views of a segment: let go before it is closed
         self._waiters = []
         self._batch, self._layout, self._arrays = None, None, []
         if self._finalizer is not None:

@@ -407,17 +407,14 @@ class ConvPlan:
 
     def offsets(self, z: np.ndarray) -> list[np.ndarray]:
         """The output (or a gradient laid out like it) at each window offset (u, v), in window order:
-        kk views of (F, cells) in pool order, of (F, PH, PW, N) on the wide grid.
-
-        Remembered for the last few arrays asked about (the kept buffers come back call after call):
-        making the views cost a tenth of a forward pass at one image.
+        kk views of (F, cells) in pool order, of (F, PH, PW, N) on the wide grid (``remembered_views``).
         """
-        for array, views in self._views:
-            if array is z:
-                return views
-        views = self._offsets(z)
-        self._views = [(z, views), *self._views[:3]]
-        return views
+        return remembered_views(self._views, z, self._offsets)
+
+    def pool_max(self, z: np.ndarray, out: np.ndarray) -> None:
+        """Each pooling window's maximum, (F, cells), in one call over the window axis (pool order)."""
+        f = self.conv.filters
+        np.maximum.reduce(z.reshape(f, self.kk, self.cells), axis=1, out=out)
 
     def _offsets(self, z: np.ndarray) -> list[np.ndarray]:
         f, p = len(z), self.p
@@ -511,6 +508,18 @@ class ConvPlan:
                         for v in range(p):
                             target[:, i, j, u, v] += dcols[:, i, j, u, v]
         return np.ascontiguousarray(dxp[:, pt : pt + h, pl : pl + w])
+
+
+def remembered_views(kept: list, z: np.ndarray, make) -> list[np.ndarray]:
+    """``make(z)``, remembered in ``kept`` (a plan's list, changed in place) for the last four arrays
+    asked about: the kept buffers come back call after call, and making the views each time cost a
+    tenth of a forward pass at one image."""
+    for array, views in kept:
+        if array is z:
+            return views
+    views = make(z)
+    kept[:] = [(z, views), *kept[:3]]
+    return views
 
 
 def _ones_in_last_row(cols: np.ndarray) -> None:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.engine.layers.conv import remembered_views
 from cnnlab.engine.layers.scratch import Scratch
 
 # G maps a 3-tap kernel to the 4 taps F(2, 3) multiplies with.
@@ -98,13 +99,11 @@ class WinogradPlan:
 
     def __init__(self, conv, shape: tuple[int, ...]) -> None:
         c, h, w, n = shape
-        self.conv, self.shape, self.p = conv, shape, 2
+        self.conv, self.shape = conv, shape
         self.pads, self.oh, self.ow = conv.geometry(h, w)
         self.ph, self.pw, self.n = self.oh // 2, self.ow // 2, n
         self.kk = 4
         self.cells = self.ph * self.pw * n
-        self.columns = 4 * self.cells
-        self.ckk = c * 9
         self.quads = (c, 2, self.ph + 1, 2, self.pw + 1, n)
         # Where the input's rows and columns of each parity land in the parity-major grid.
         self._rows = [_parity(self.pads[0], h, self.ph + 1, a) for a in (0, 1)]
@@ -133,12 +132,8 @@ class WinogradPlan:
         c, _, _, n = x.shape
         f, ph, pw = self.conv.filters, self.ph, self.pw
         xq = scratch.get("quads", self.quads, x.dtype)  # the padding stays zero
-        for a, (r0, r1, src_r) in enumerate(self._rows):
-            for b, (q0, q1, src_q) in enumerate(self._cols):
-                if r1 > r0 and q1 > q0:
-                    xq[:, a, r0:r1, b, q0:q1] = x[:, src_r : src_r + 2 * (r1 - r0) - 1 : 2][
-                        :, :, src_q : src_q + 2 * (q1 - q0) - 1 : 2
-                    ]
+        for quads, plain in self._parities(xq, x):
+            quads[...] = plain
         keep = self._nonempty(x)
         u = self.kernels(w_aug)
         bias = w_aug[:, -1:].reshape(1, f, 1)
@@ -217,7 +212,7 @@ class WinogradPlan:
         remembered for the ``w_aug`` of the last call (the backward pass gets the forward pass's)."""
         if self._u and self._u[0] is w_aug:
             return self._u[1]
-        f, fc = len(w_aug), self.ckk // 9 * len(w_aug)
+        f, fc = len(w_aug), self.shape[0] * len(w_aug)
         g = _g(w_aug.dtype)
         kl = w_aug[:, :-1].reshape(fc, 3, 3)
         left = (g @ kl.transpose(1, 0, 2).reshape(3, fc * 3)).reshape(4, fc, 3)  # [i, fc, l]
@@ -228,13 +223,11 @@ class WinogradPlan:
 
     def offsets(self, z: np.ndarray) -> list[np.ndarray]:
         """The four (F, cells) blocks of an array in offset-major pool order."""
-        for array, views in self._views:
-            if array is z:
-                return views
+        return remembered_views(self._views, z, self._offsets)
+
+    def _offsets(self, z: np.ndarray) -> list[np.ndarray]:
         by_offset = z.reshape(4, self.conv.filters, self.cells)
-        views = [by_offset[k] for k in range(4)]
-        self._views = [(z, views), *self._views[:3]]
-        return views
+        return [by_offset[k] for k in range(4)]
 
     def pool_max(self, z: np.ndarray, out: np.ndarray) -> None:
         """Each window's maximum, (F, cells), in one call over the offsets."""
@@ -293,20 +286,25 @@ class WinogradPlan:
         # dg[fc, k, l] = sum_ij G[i, k] dU[i, j, fc] G[j, l]
         right = du.reshape(4, 4, fc).transpose(0, 2, 1) @ g  # [i, fc, l]
         dg = (g.T @ right.reshape(4, fc * 3)).reshape(3, fc, 3).transpose(1, 0, 2)  # [fc, k, l]
-        dw = np.empty((f, self.ckk + 1), dz.dtype)
+        dw = np.empty((f, c * 9 + 1), dz.dtype)
         dw[:, :-1] = dg.reshape(f, -1)
         dw[:, -1] = db
         if dxq is None:
             return dw, None
         dx = np.zeros(self.shape, dz.dtype)  # input rows/columns no block reads get no gradient
+        for quads, plain in self._parities(dxq, dx):
+            plain[...] = quads
+        return dw, dx
+
+    def _parities(self, quads: np.ndarray, plain: np.ndarray):
+        """(a view of the parity-major grid, the same positions of a (C, H, W, N) array) for each of the
+        four row and column parities that hold input."""
         for a, (r0, r1, src_r) in enumerate(self._rows):
             for b, (q0, q1, src_q) in enumerate(self._cols):
                 if r1 > r0 and q1 > q0:
-                    target = dx[
-                        :, src_r : src_r + 2 * (r1 - r0) - 1 : 2, src_q : src_q + 2 * (q1 - q0) - 1 : 2
-                    ]
-                    target[...] = dxq[:, a, r0:r1, b, q0:q1]
-        return dw, dx
+                    rows = slice(src_r, src_r + 2 * (r1 - r0) - 1, 2)
+                    cols = slice(src_q, src_q + 2 * (q1 - q0) - 1, 2)
+                    yield quads[:, a, r0:r1, b, q0:q1], plain[:, rows, cols]
 
     def _add_input_gradient(self, dv: np.ndarray, dxq: np.ndarray, piece: tuple[int, int, int, int]) -> None:
         """B dV B^T of one piece's blocks added into the parity-major input gradient."""
